@@ -1,0 +1,283 @@
+"""The checks behind every property, written once for any op spec.
+
+Each check takes an :class:`~gradproof.registry.OpSpec`, one drawn
+:class:`~gradproof.registry.Example` and a seed for its own random draws, and raises
+``AssertionError`` with a message that names the op, the quantity (forward, dx, dw, ...), the
+example's shapes and hyperparameters, and the worst element. To check an implementation other than
+the reference, replace its functions in the spec: ``dataclasses.replace(spec, forward=f, backward=b)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradproof.compare import as_array, assert_close, assert_finite, format_index
+from gradproof.fd import EPS, directional_slopes, elementwise_slopes, random_direction, scalarize
+from gradproof.registry import Example, OpSpec
+
+DIRECTIONS = 2
+"""Random directions per input in the directional check."""
+
+FULL_CHECK_MAX_SIZE = 64
+"""Inputs up to this many elements are also checked element by element on every example."""
+
+LOCALISE_MAX_SIZE = 20_000
+"""A directional failure is localised by a full check when the input is at most this large."""
+
+
+class KinkCrossed(AssertionError):
+    """The finite-difference step straddled a point where the forward is not differentiable."""
+
+
+def call_forward(spec: OpSpec, example: Example):
+    """``spec.forward`` on ``example``, checked to return ``(out, cache)`` with an array ``out``."""
+    __tracebackhide__ = True
+    result = spec.forward(*example.inputs.values(), **example.hparams)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise AssertionError(
+            f"{spec.name} forward: returned {type(result).__name__}"
+            f"{f' of length {len(result)}' if isinstance(result, tuple) else ''}, expected a tuple (out, cache)"
+        )
+    out, cache = result
+    return as_array(out, f"{spec.name} forward"), cache
+
+
+def call_backward(spec: OpSpec, dout: np.ndarray, cache) -> dict[str, np.ndarray]:
+    """``spec.backward(dout, cache)`` as a mapping from input name to gradient."""
+    __tracebackhide__ = True
+    names = spec.differentiable
+    grads = spec.backward(dout, cache)
+    if len(names) == 1 and not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    expected = ", ".join(f"d{name}" for name in names)
+    if not isinstance(grads, (tuple, list)) or len(grads) != len(names):
+        got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else type(grads).__name__
+        raise AssertionError(f"{spec.name} backward: returned {got}, expected {len(names)} gradients ({expected})")
+    return {name: as_array(grad, f"{spec.name} d{name}") for name, grad in zip(names, grads, strict=True)}
+
+
+def _context(example: Example, extra: str) -> str:
+    lines = [f"  example: {example.describe()}"]
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines)
+
+
+def _require_shape(spec: OpSpec, name: str, grad: np.ndarray, example: Example, context: str) -> None:
+    __tracebackhide__ = True
+    shape = example.inputs[name].shape
+    if grad.shape != shape:
+        raise AssertionError(
+            f"{spec.name} d{name}: backward returned shape {grad.shape}, but input {name} has shape {shape}\n"
+            f"{context}"
+        )
+
+
+def check_gradients(
+    spec: OpSpec,
+    example: Example,
+    *,
+    seed: int,
+    directions: int = DIRECTIONS,
+    full: bool | None = None,
+    context: str = "",
+) -> None:
+    r"""Backward must equal finite differences of the *same* forward.
+
+    Draws an upstream gradient :math:`v`, then for every differentiable input runs the directional
+    check along ``directions`` random unit directions, and the full element-wise check when the
+    input has at most :data:`FULL_CHECK_MAX_SIZE` elements (or always / never, with ``full``).
+    A directional failure is localised by the full check, so the message names an element.
+    """
+    __tracebackhide__ = True
+    example = example.copy()
+    text = _context(example, context)
+    if spec.kink_distance is not None:
+        distance = spec.kink_distance(example)
+        if not distance > 2 * EPS:
+            raise ValueError(
+                f"{spec.name}: its examples strategy drew an example {distance:g} from a kink, inside the "
+                f"finite-difference step {EPS:g}; the strategy must keep a margin (gradproof.strategies."
+                f"away_from, distinct_values)\n{text}"
+            )
+    rng = np.random.default_rng(seed)
+    out, cache = call_forward(spec, example)
+    v = rng.standard_normal(out.shape)
+    grads = call_backward(spec, v.copy(), cache)
+    g = scalarize(spec.forward, example.inputs, example.hparams, v)
+    g0 = float(np.sum(v * out.astype(np.float64)))
+    tol = spec.tolerance("fd")
+
+    for name in spec.differentiable:
+        grad = grads[name]
+        _require_shape(spec, name, grad, example, text)
+        size = example.inputs[name].size
+        for _ in range(directions):
+            u = random_direction(rng, grad.shape)
+            slopes = directional_slopes(g, example.inputs, name, u, g0)
+            analytic = float(np.sum(grad.astype(np.float64) * u))
+            # The tolerance an element-wise comparison would grant each element, carried along u.
+            allowed = tol.atol * np.sum(np.abs(u)) + tol.rtol * np.sum(np.abs(grad) * np.abs(u))
+            if abs(slopes.central - analytic) > allowed:
+                if size <= LOCALISE_MAX_SIZE:
+                    _full_check(spec, name, grad, g, g0, example, text)
+                raise AssertionError(
+                    f"{spec.name} d{name}: backward disagrees with finite differences along a random "
+                    f"direction u: <d{name}, u> = {analytic:.10g}, slope of the forward along u = "
+                    f"{float(slopes.central):.10g} (allowed error {allowed:.3g})\n{text}"
+                )
+        if full or (full is None and size <= FULL_CHECK_MAX_SIZE):
+            _full_check(spec, name, grad, g, g0, example, text)
+
+
+def _full_check(spec, name, grad, g, g0, example, text) -> None:
+    __tracebackhide__ = True
+    tol = spec.tolerance("fd")
+    slopes = elementwise_slopes(g, example.inputs, name, g0)
+    kinked = slopes.kinked(tol)
+    # Elements where the step crossed a kink say nothing about the gradient: judge the others first,
+    # by standing the numerical value in for the backward's there.
+    assert_close(
+        np.where(kinked, slopes.central, grad),
+        slopes.central,
+        tol=tol,
+        quantity=f"{spec.name} d{name}",
+        context=text,
+        got_label="backward",
+        expected_label="finite differences",
+    )
+    allowed = tol.atol + tol.rtol * np.abs(slopes.central)
+    crossed = kinked & (np.abs(grad - slopes.central) > allowed)
+    if crossed.any():
+        at = tuple(np.argwhere(crossed)[0]) if crossed.ndim else ()
+        raise KinkCrossed(
+            f"{spec.name} d{name}: kink crossed at {name}{format_index(at)}, not a wrong gradient: the "
+            f"central difference {slopes.central[at]:.6g} disagrees with both one-sided slopes (behind "
+            f"{slopes.behind[at]:.6g}, ahead {slopes.ahead[at]:.6g}), so the step {EPS:g} straddles a point "
+            f"where the forward is not differentiable and cannot judge the backward's {grad[at]:.6g} there "
+            f"({int(crossed.sum())} such elements)\n{text}"
+        )
+
+
+def _twin_inputs(spec: OpSpec, example: Example):
+    import torch
+
+    tensors = []
+    for name, value in example.inputs.items():
+        tensor = torch.from_numpy(value.copy())
+        if name in spec.differentiable:
+            tensor.requires_grad_(True)
+        tensors.append(tensor)
+    return tensors
+
+
+def check_against_twin(spec: OpSpec, example: Example, *, seed: int, context: str = "") -> None:
+    """Forward and backward must equal the PyTorch twin's forward and autograd gradients."""
+    __tracebackhide__ = True
+    import torch
+
+    example = example.copy()
+    text = _context(example, context)
+    tol = spec.tolerance("oracle", np.float64)
+    tensors = _twin_inputs(spec, example)
+    out_twin = spec.twin(*tensors, **example.hparams)
+    out, cache = call_forward(spec, example)
+    assert_close(
+        out,
+        out_twin.detach().numpy(),
+        tol=tol,
+        quantity=f"{spec.name} forward",
+        context=text,
+        expected_label="torch",
+    )
+    v = np.random.default_rng(seed).standard_normal(out.shape)
+    by_name = dict(zip(example.inputs, tensors, strict=True))
+    wrt = [by_name[name] for name in spec.differentiable]
+    grads_twin = torch.autograd.grad(out_twin, wrt, grad_outputs=torch.from_numpy(v), allow_unused=True)
+    grads = call_backward(spec, v.copy(), cache)
+    for name, grad_twin in zip(spec.differentiable, grads_twin, strict=True):
+        expected = np.zeros(example.inputs[name].shape) if grad_twin is None else grad_twin.numpy()
+        assert_close(
+            grads[name],
+            expected,
+            tol=tol,
+            quantity=f"{spec.name} d{name}",
+            context=text,
+            got_label="backward",
+            expected_label="torch autograd",
+        )
+
+
+def check_backward_linearity(spec: OpSpec, example: Example, *, seed: int, context: str = "") -> None:
+    r"""Backward must be linear in the upstream gradient, for one cache:
+    :math:`B(a v_1 + b v_2) = a B(v_1) + b B(v_2)`. Also catches a backward that changes its cache."""
+    __tracebackhide__ = True
+    example = example.copy()
+    text = _context(example, context)
+    rng = np.random.default_rng(seed)
+    out, cache = call_forward(spec, example)
+    v1, v2 = rng.standard_normal(out.shape), rng.standard_normal(out.shape)
+    a, b = rng.uniform(-2.0, 2.0, size=2)
+    g1 = call_backward(spec, v1.copy(), cache)
+    g2 = call_backward(spec, v2.copy(), cache)
+    mixed = call_backward(spec, a * v1 + b * v2, cache)
+    for name in spec.differentiable:
+        _require_shape(spec, name, mixed[name], example, text)
+        assert_close(
+            mixed[name],
+            a * g1[name] + b * g2[name],
+            tol=spec.tolerance("oracle", np.float64),
+            quantity=f"{spec.name} d{name}",
+            context=f"{text}\n  a = {a:.6g}, b = {b:.6g}",
+            # a*g1 + b*g2 can cancel to nearly nothing; its rounding error is set by the terms.
+            scale=np.abs(a * g1[name]) + np.abs(b * g2[name]),
+            got_label="backward(a*v1 + b*v2)",
+            expected_label="a*backward(v1) + b*backward(v2)",
+        )
+
+
+def check_contracts(spec: OpSpec, example: Example, *, seed: int, context: str = "") -> None:
+    """Inputs are never mutated; outputs and gradients are finite arrays of the documented shapes and
+    dtypes; the same call twice gives the same result."""
+    __tracebackhide__ = True
+    pristine = example.copy()
+    working = example.copy()
+    text = _context(pristine, context)
+    tol = spec.tolerance("oracle", np.float64)
+
+    def require_unmutated(stage: str) -> None:
+        __tracebackhide__ = True
+        for name, original in pristine.inputs.items():
+            now = working.inputs[name]
+            if now.shape != original.shape or not np.array_equal(now, original, equal_nan=True):
+                raise AssertionError(f"{spec.name} {stage}: mutated its input {name}\n{text}")
+
+    out, cache = call_forward(spec, working)
+    require_unmutated("forward")
+    float_inputs = [v.dtype for v in pristine.inputs.values() if np.issubdtype(v.dtype, np.floating)]
+    dtype = np.result_type(*float_inputs) if float_inputs else np.dtype(np.float64)
+    if out.dtype != dtype:
+        raise AssertionError(f"{spec.name} forward: output has dtype {out.dtype}, expected {dtype}\n{text}")
+    assert_finite(out, quantity=f"{spec.name} forward", context=text)
+    again, _ = call_forward(spec, example.copy())
+    assert_close(again, out, tol=tol, quantity=f"{spec.name} forward, second call", context=text,
+                 got_label="second call", expected_label="first call")
+
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    dout_sent = dout.copy()
+    grads = call_backward(spec, dout_sent, cache)
+    if not np.array_equal(dout_sent, dout):
+        raise AssertionError(f"{spec.name} backward: mutated its upstream gradient dout\n{text}")
+    require_unmutated("backward")
+    again = call_backward(spec, dout.copy(), cache)
+    for name in spec.differentiable:
+        grad, expected_input = grads[name], pristine.inputs[name]
+        _require_shape(spec, name, grad, pristine, text)
+        if grad.dtype != expected_input.dtype:
+            raise AssertionError(
+                f"{spec.name} d{name}: has dtype {grad.dtype}, but input {name} has dtype "
+                f"{expected_input.dtype}\n{text}"
+            )
+        assert_finite(grad, quantity=f"{spec.name} d{name}", context=text, label="backward")
+        assert_close(again[name], grad, tol=tol, quantity=f"{spec.name} d{name}, second call", context=text,
+                     got_label="second call", expected_label="first call")

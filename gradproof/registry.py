@@ -1,0 +1,210 @@
+"""The op registry: one small frozen spec per op, registered by a decorator or through an entry point.
+
+A spec says everything the properties need to test an op: the NumPy reference (forward and
+backward), the PyTorch twin, a Hypothesis strategy of valid examples, which inputs are
+differentiable, how far an example sits from the op's kinks, and tolerance overrides with reasons.
+
+Ops outside this repository register through the entry-point group ``gradproof.ops``: the entry
+point names a module, and importing it runs its ``@op`` decorators. This repository's own
+``reference`` package is registered the same way (see ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradproof.compare import Tolerance, ToleranceOverride, tolerance_for
+
+ENTRY_POINT_GROUP = "gradproof.ops"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One drawn input of an op: its arrays, in call order, and its hyperparameters.
+
+    >>> ex = Example(inputs={"x": np.zeros((2, 3)), "w": np.zeros((3, 4))}, hparams={"stride": 2})
+    >>> ex.describe()
+    'x (2, 3), w (3, 4); stride=2'
+    """
+
+    inputs: Mapping[str, np.ndarray]
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """Shapes (and non-float dtypes) of the inputs, then the hyperparameters, on one line."""
+        arrays = ", ".join(
+            f"{name} {value.shape}" + ("" if value.dtype == np.float64 else f" {value.dtype}")
+            for name, value in self.inputs.items()
+        )
+        hparams = ", ".join(f"{key}={value!r}" for key, value in self.hparams.items())
+        return f"{arrays}; {hparams}" if hparams else arrays
+
+    def copy(self) -> Example:
+        return Example({name: value.copy() for name, value in self.inputs.items()}, dict(self.hparams))
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Everything the properties need to know about one op.
+
+    Attributes
+    ----------
+    name : str
+        Lower-case identifier; it appears in every test id, so ``pytest -k NAME`` selects the op.
+    forward : callable
+        ``forward(*example.inputs.values(), **example.hparams) -> (out, cache)``.
+    backward : callable
+        ``backward(dout, cache) -> grads``: one array per name in ``differentiable``, in that order
+        (a bare array when there is one).
+    twin : callable
+        The same op written with PyTorch, taking and returning tensors:
+        ``twin(*tensors, **example.hparams) -> tensor``. Its module must not import torch at import
+        time; import it inside the function.
+    examples : hypothesis strategy of Example
+        Valid inputs by construction: every example it draws must be one the op is defined on.
+    differentiable : tuple of str
+        The inputs the backward pass differentiates, in the order ``backward`` returns them.
+    kink_distance : callable, optional
+        ``kink_distance(example) -> float``: how far (in max-norm) the example sits from the nearest
+        point where the op is not differentiable, e.g. ``min |x|`` for ReLU. The strategy keeps this
+        above a margin; the gradient check refuses an example closer than its finite-difference step.
+    tolerances : tuple of ToleranceOverride
+        Exceptions to the tolerance table, each with its reason.
+    """
+
+    name: str
+    forward: Callable[..., tuple[Any, Any]]
+    backward: Callable[[Any, Any], Any]
+    twin: Callable[..., Any]
+    examples: Any
+    differentiable: tuple[str, ...]
+    kink_distance: Callable[[Example], float] | None = None
+    tolerances: tuple[ToleranceOverride, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"op name {self.name!r} must be lower-case letters, digits and '_'")
+        if isinstance(self.differentiable, str) or not self.differentiable:
+            raise ValueError(f"op {self.name}: differentiable must be a non-empty tuple of input names")
+        object.__setattr__(self, "differentiable", tuple(self.differentiable))
+        object.__setattr__(self, "tolerances", tuple(self.tolerances))
+        for override in self.tolerances:
+            if not isinstance(override, ToleranceOverride):
+                raise TypeError(f"op {self.name}: tolerances must be ToleranceOverride, not {override!r}")
+
+    def tolerance(self, check: str, dtype=np.float64) -> Tolerance:
+        return tolerance_for(check, dtype, self.tolerances)
+
+    @property
+    def source(self) -> str:
+        """The module that defines the reference forward."""
+        return getattr(self.forward, "__module__", "?")
+
+
+_specs: dict[str, OpSpec] = {}
+_plugin_errors: dict[str, str] = {}
+_plugins_loaded = False
+
+
+def register(spec: OpSpec) -> OpSpec:
+    """Add ``spec`` to the registry; a second op of the same name is an error."""
+    if not isinstance(spec, OpSpec):
+        raise TypeError(f"register() takes an OpSpec, not {type(spec).__name__}")
+    existing = _specs.get(spec.name)
+    if existing is not None and existing is not spec:
+        raise ValueError(
+            f"op {spec.name!r} is registered twice: by {existing.source} and by {spec.source}"
+        )
+    _specs[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove an op (for tests that register throw-away ops)."""
+    _specs.pop(name, None)
+
+
+def op(
+    name: str,
+    *,
+    forward: Callable,
+    backward: Callable,
+    examples: Any,
+    differentiable: tuple[str, ...],
+    kink_distance: Callable[[Example], float] | None = None,
+    tolerances: tuple[ToleranceOverride, ...] = (),
+) -> Callable[[Callable], Callable]:
+    """Register an op; decorates its PyTorch twin and returns the twin unchanged.
+
+    Examples
+    --------
+    ::
+
+        @op("relu", forward=relu_forward, backward=relu_backward, examples=relu_examples(),
+            differentiable=("x",), kink_distance=lambda ex: float(np.min(np.abs(ex.inputs["x"]))))
+        def relu_twin(x):
+            import torch
+            return torch.relu(x)
+    """
+
+    def decorate(twin: Callable) -> Callable:
+        register(
+            OpSpec(
+                name=name,
+                forward=forward,
+                backward=backward,
+                twin=twin,
+                examples=examples,
+                differentiable=differentiable,
+                kink_distance=kink_distance,
+                tolerances=tolerances,
+            )
+        )
+        return twin
+
+    return decorate
+
+
+def load_plugins() -> None:
+    """Import every module named in the ``gradproof.ops`` entry-point group, once.
+
+    A plug-in that fails to import does not stop the others: its traceback is kept for
+    :func:`plugin_errors`, which the properties report as a failed test.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry_point.load()
+        except Exception:
+            _plugin_errors[f"{entry_point.name} = {entry_point.value}"] = traceback.format_exc()
+
+
+def plugin_errors() -> dict[str, str]:
+    """Entry points of ``gradproof.ops`` that failed to load, with their tracebacks."""
+    load_plugins()
+    return dict(_plugin_errors)
+
+
+def all_specs() -> list[OpSpec]:
+    """Every registered op, plug-ins included, sorted by name."""
+    load_plugins()
+    return [_specs[name] for name in sorted(_specs)]
+
+
+def get(name: str) -> OpSpec:
+    load_plugins()
+    try:
+        return _specs[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r}; registered: {', '.join(sorted(_specs))}") from None

@@ -1,0 +1,22 @@
+"""Property 4: no op mutates its inputs; outputs are finite, of the documented shapes and dtypes,
+and the same on a second call. And every op plug-in loads."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradproof import registry
+from gradproof import strategies as gs
+from gradproof.checks import check_contracts
+
+
+@given(data=st.data(), seed=gs.seeds())
+def test_contracts(op_spec, data, seed):
+    example = data.draw(op_spec.examples, label=f"{op_spec.name} example")
+    check_contracts(op_spec, example, seed=seed)
+
+
+def test_op_plugins_load():
+    errors = registry.plugin_errors()
+    assert not errors, "op plug-ins failed to load:\n" + "\n".join(
+        f"--- {name}\n{trace}" for name, trace in errors.items()
+    )

@@ -1,0 +1,13 @@
+"""Property 1: every op's backward equals finite differences of its own forward."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradproof import strategies as gs
+from gradproof.checks import check_gradients
+
+
+@given(data=st.data(), seed=gs.seeds())
+def test_backward_matches_finite_differences(op_spec, data, seed):
+    example = data.draw(op_spec.examples, label=f"{op_spec.name} example")
+    check_gradients(op_spec, example, seed=seed)

@@ -1,0 +1,13 @@
+"""Property 3: every op's backward is linear in the upstream gradient."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradproof import strategies as gs
+from gradproof.checks import check_backward_linearity
+
+
+@given(data=st.data(), seed=gs.seeds())
+def test_backward_is_linear_in_upstream_gradient(op_spec, data, seed):
+    example = data.draw(op_spec.examples, label=f"{op_spec.name} example")
+    check_backward_linearity(op_spec, example, seed=seed)

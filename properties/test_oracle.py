@@ -1,0 +1,13 @@
+"""Property 2: every op's forward and backward equal its PyTorch twin's, in float64."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradproof import strategies as gs
+from gradproof.checks import check_against_twin
+
+
+@given(data=st.data(), seed=gs.seeds())
+def test_matches_torch_twin(op_spec, data, seed):
+    example = data.draw(op_spec.examples, label=f"{op_spec.name} example")
+    check_against_twin(op_spec, example, seed=seed)

@@ -1,0 +1,7 @@
+"""NumPy reference implementations with hand-written backward passes: the truth every candidate is
+graded against. Importing this package registers every op (it is the ``reference`` entry point of
+the ``gradproof.ops`` group)."""
+
+from reference import activations, linear, losses
+
+__all__ = ["activations", "linear", "losses"]
