@@ -29,20 +29,21 @@ class KinkCrossed(AssertionError):
     """The finite-difference step straddled a point where the forward is not differentiable."""
 
 
-def call_forward(spec: OpSpec, example: Example):
+def call_forward(spec: OpSpec, example: Example, context: str = ""):
     """``spec.forward`` on ``example``, checked to return ``(out, cache)`` with an array ``out``."""
     __tracebackhide__ = True
     result = spec.forward(*example.inputs.values(), **example.hparams)
     if not isinstance(result, tuple) or len(result) != 2:
+        length = f" of length {len(result)}" if isinstance(result, tuple) else ""
         raise AssertionError(
-            f"{spec.name} forward: returned {type(result).__name__}"
-            f"{f' of length {len(result)}' if isinstance(result, tuple) else ''}, expected a tuple (out, cache)"
+            f"{spec.name} forward: returned {type(result).__name__}{length}, expected a tuple (out, cache)\n"
+            f"{context}"
         )
     out, cache = result
-    return as_array(out, f"{spec.name} forward"), cache
+    return as_array(out, f"{spec.name} forward", context), cache
 
 
-def call_backward(spec: OpSpec, dout: np.ndarray, cache) -> dict[str, np.ndarray]:
+def call_backward(spec: OpSpec, dout: np.ndarray, cache, context: str = "") -> dict[str, np.ndarray]:
     """``spec.backward(dout, cache)`` as a mapping from input name to gradient."""
     __tracebackhide__ = True
     names = spec.differentiable
@@ -52,8 +53,13 @@ def call_backward(spec: OpSpec, dout: np.ndarray, cache) -> dict[str, np.ndarray
     expected = ", ".join(f"d{name}" for name in names)
     if not isinstance(grads, (tuple, list)) or len(grads) != len(names):
         got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else type(grads).__name__
-        raise AssertionError(f"{spec.name} backward: returned {got}, expected {len(names)} gradients ({expected})")
-    return {name: as_array(grad, f"{spec.name} d{name}") for name, grad in zip(names, grads, strict=True)}
+        raise AssertionError(
+            f"{spec.name} backward: returned {got}, expected {len(names)} gradients ({expected})\n{context}"
+        )
+    return {
+        name: as_array(grad, f"{spec.name} d{name}", context)
+        for name, grad in zip(names, grads, strict=True)
+    }
 
 
 def _context(example: Example, extra: str) -> str:
@@ -91,7 +97,7 @@ def check_gradients(
     """
     __tracebackhide__ = True
     example = example.copy()
-    text = _context(example, context)
+    text = _context(example, context) + f"\n  upstream gradient dout: standard normal, seed {seed}"
     if spec.kink_distance is not None:
         distance = spec.kink_distance(example)
         if not distance > 2 * EPS:
@@ -101,9 +107,9 @@ def check_gradients(
                 f"away_from, distinct_values)\n{text}"
             )
     rng = np.random.default_rng(seed)
-    out, cache = call_forward(spec, example)
+    out, cache = call_forward(spec, example, text)
     v = rng.standard_normal(out.shape)
-    grads = call_backward(spec, v.copy(), cache)
+    grads = call_backward(spec, v.copy(), cache, text)
     g = scalarize(spec.forward, example.inputs, example.hparams, v)
     g0 = float(np.sum(v * out.astype(np.float64)))
     tol = spec.tolerance("fd")
@@ -181,20 +187,21 @@ def check_against_twin(spec: OpSpec, example: Example, *, seed: int, context: st
     tol = spec.tolerance("oracle", np.float64)
     tensors = _twin_inputs(spec, example)
     out_twin = spec.twin(*tensors, **example.hparams)
-    out, cache = call_forward(spec, example)
+    out, cache = call_forward(spec, example, text)
     assert_close(
         out,
         out_twin.detach().numpy(),
         tol=tol,
         quantity=f"{spec.name} forward",
         context=text,
+        got_label="forward",
         expected_label="torch",
     )
     v = np.random.default_rng(seed).standard_normal(out.shape)
     by_name = dict(zip(example.inputs, tensors, strict=True))
     wrt = [by_name[name] for name in spec.differentiable]
     grads_twin = torch.autograd.grad(out_twin, wrt, grad_outputs=torch.from_numpy(v), allow_unused=True)
-    grads = call_backward(spec, v.copy(), cache)
+    grads = call_backward(spec, v.copy(), cache, text)
     for name, grad_twin in zip(spec.differentiable, grads_twin, strict=True):
         expected = np.zeros(example.inputs[name].shape) if grad_twin is None else grad_twin.numpy()
         assert_close(
@@ -215,12 +222,12 @@ def check_backward_linearity(spec: OpSpec, example: Example, *, seed: int, conte
     example = example.copy()
     text = _context(example, context)
     rng = np.random.default_rng(seed)
-    out, cache = call_forward(spec, example)
+    out, cache = call_forward(spec, example, text)
     v1, v2 = rng.standard_normal(out.shape), rng.standard_normal(out.shape)
     a, b = rng.uniform(-2.0, 2.0, size=2)
-    g1 = call_backward(spec, v1.copy(), cache)
-    g2 = call_backward(spec, v2.copy(), cache)
-    mixed = call_backward(spec, a * v1 + b * v2, cache)
+    g1 = call_backward(spec, v1.copy(), cache, text)
+    g2 = call_backward(spec, v2.copy(), cache, text)
+    mixed = call_backward(spec, a * v1 + b * v2, cache, text)
     for name in spec.differentiable:
         _require_shape(spec, name, mixed[name], example, text)
         assert_close(
@@ -252,24 +259,24 @@ def check_contracts(spec: OpSpec, example: Example, *, seed: int, context: str =
             if now.shape != original.shape or not np.array_equal(now, original, equal_nan=True):
                 raise AssertionError(f"{spec.name} {stage}: mutated its input {name}\n{text}")
 
-    out, cache = call_forward(spec, working)
+    out, cache = call_forward(spec, working, text)
     require_unmutated("forward")
     float_inputs = [v.dtype for v in pristine.inputs.values() if np.issubdtype(v.dtype, np.floating)]
     dtype = np.result_type(*float_inputs) if float_inputs else np.dtype(np.float64)
     if out.dtype != dtype:
         raise AssertionError(f"{spec.name} forward: output has dtype {out.dtype}, expected {dtype}\n{text}")
     assert_finite(out, quantity=f"{spec.name} forward", context=text)
-    again, _ = call_forward(spec, example.copy())
+    again, _ = call_forward(spec, example.copy(), text)
     assert_close(again, out, tol=tol, quantity=f"{spec.name} forward, second call", context=text,
                  got_label="second call", expected_label="first call")
 
     dout = np.random.default_rng(seed).standard_normal(out.shape)
     dout_sent = dout.copy()
-    grads = call_backward(spec, dout_sent, cache)
+    grads = call_backward(spec, dout_sent, cache, text)
     if not np.array_equal(dout_sent, dout):
         raise AssertionError(f"{spec.name} backward: mutated its upstream gradient dout\n{text}")
     require_unmutated("backward")
-    again = call_backward(spec, dout.copy(), cache)
+    again = call_backward(spec, dout.copy(), cache, text)
     for name in spec.differentiable:
         grad, expected_input = grads[name], pristine.inputs[name]
         _require_shape(spec, name, grad, pristine, text)

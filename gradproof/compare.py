@@ -83,16 +83,17 @@ def format_index(index: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(int(i)) for i in index) + "]" if index else "(scalar)"
 
 
-def as_array(value, quantity: str) -> np.ndarray:
+def as_array(value, quantity: str, context: str = "") -> np.ndarray:
     """``value`` as an ndarray, or an AssertionError that says what came back instead."""
     __tracebackhide__ = True
-    if value is None:
-        raise AssertionError(f"{quantity}: returned None instead of an array")
     if isinstance(value, np.ndarray):
         return value
-    if isinstance(value, (np.generic, float, int)):
+    if isinstance(value, (np.generic, float, int)) and not isinstance(value, bool):
         return np.asarray(value)
-    raise AssertionError(f"{quantity}: returned {type(value).__name__} instead of a NumPy array")
+    what = "None" if value is None else type(value).__name__
+    raise AssertionError(
+        f"{quantity}: returned {what} instead of a NumPy array" + (f"\n{context}" if context else "")
+    )
 
 
 def assert_finite(value, *, quantity: str, context: str = "", label: str = "got") -> None:
@@ -143,7 +144,7 @@ def assert_close(
     ...              tol=Tolerance(1e-10, 1e-7), quantity="demo")
     """
     __tracebackhide__ = True
-    got = as_array(got, quantity)
+    got = as_array(got, quantity, context)
     expected = np.asarray(expected)
     tail = f"\n{context}" if context else ""
     if got.shape != expected.shape:
@@ -165,7 +166,8 @@ def assert_close(
     worst = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.ndim else ()
     rel = error[worst] / abs(expected64[worst]) if expected64[worst] != 0 else np.inf
     raise AssertionError(
-        f"{quantity}: {int(bad.sum())} of {got.size} elements differ beyond tolerance ({tol})\n"
+        f"{quantity}: {got_label} differs from {expected_label} in {int(bad.sum())} of {got.size} "
+        f"elements beyond tolerance ({tol})\n"
         f"  worst element {format_index(worst)}: {expected_label} {expected64[worst]:.10g}, "
         f"{got_label} {got64[worst]:.10g} (abs err {error[worst]:.3g}, rel err {rel:.3g})"
         f"{tail}"

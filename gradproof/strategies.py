@@ -56,9 +56,10 @@ def away_from(
     intervals = []
     low = min_value
     for kink in edges:
-        if kink - margin >= low:
-            intervals.append((low, kink - margin))
-        low = max(low, kink + margin)
+        below = _step_until(kink - margin, lambda b, k=kink: k - b >= margin, -math.inf)
+        if below >= low:
+            intervals.append((low, below))
+        low = max(low, _step_until(kink + margin, lambda a, k=kink: a - k >= margin, math.inf))
     if low <= max_value:
         intervals.append((low, max_value))
     if not intervals:
@@ -66,6 +67,14 @@ def away_from(
             f"away_from: no value in [{min_value}, {max_value}] is {margin} away from kinks {list(kinks)}"
         )
     return st.one_of([floats(min_value=a, max_value=b) for a, b in intervals])
+
+
+def _step_until(value: float, holds, toward: float) -> float:
+    """``value`` moved toward ``toward`` one float at a time until ``holds(value)``: ``kink + margin``
+    can round to a float a hair closer to the kink than ``margin``."""
+    while not holds(value):
+        value = math.nextafter(value, toward)
+    return value
 
 
 def arrays(shape, *, elements: st.SearchStrategy[float] | None = None) -> st.SearchStrategy[np.ndarray]:

@@ -1,0 +1,36 @@
+"""Run a check over many drawn examples, as a property does, and return how it failed."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradproof import checks
+from gradproof import strategies as gs
+
+CHECKS = {
+    "gradients": checks.check_gradients,
+    "twin": checks.check_against_twin,
+    "linearity": checks.check_backward_linearity,
+    "contracts": checks.check_contracts,
+}
+
+SEARCH = settings(
+    max_examples=200,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    report_multiple_bugs=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def search(check: str, spec) -> None:
+    """Run ``check`` on up to 200 derandomised examples of ``spec``; raise the shrunk failure."""
+
+    @SEARCH
+    @given(data=st.data(), seed=gs.seeds())
+    def run(data, seed):
+        CHECKS[check](spec, data.draw(spec.examples), seed=seed)
+
+    run()

@@ -1,0 +1,152 @@
+"""Wrong implementations, each a bug students really write, for the harness to catch.
+
+Each function replaces one function of a reference op; :data:`PLANTED` lists them with the check
+that must catch the bug and the words its message must contain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference.activations import tanh_backward
+from reference.losses import softmax_cross_entropy_forward
+
+
+def sigmoid_backward_missing_factor(dout, cache):
+    """Forgets the (1 - sigma) factor of the sigmoid's derivative."""
+    out = cache
+    return dout * out
+
+
+def affine_backward_forgets_dout(dout, cache):
+    """Differentiates the sum of the outputs: ``dout`` is never used."""
+    x, w = cache
+    ones = np.ones((x.shape[0], w.shape[1]))
+    return (ones @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ ones, ones.sum(axis=0)
+
+
+def affine_backward_dw_transposed(dout, cache):
+    """Returns dw as ``dout.T @ x``: the transpose of the right answer, of shape (M, D)."""
+    x, w = cache
+    x2 = x.reshape(x.shape[0], -1)
+    return (dout @ w.T).reshape(x.shape), dout.T @ x2, dout.sum(axis=0)
+
+
+def affine_backward_one_element_wrong(dout, cache):
+    """Right everywhere but dw[0, 0], which loses half its value."""
+    x, w = cache
+    dw = x.reshape(x.shape[0], -1).T @ dout
+    dw[0, 0] *= 0.5
+    return (dout @ w.T).reshape(x.shape), dw, dout.sum(axis=0)
+
+
+def affine_backward_two_grads(dout, cache):
+    """Forgets to return db."""
+    x, w = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout
+
+
+def softmax_loss_not_averaged_forward(x, y, reduction="mean"):
+    """Sums the per-example losses where the mean was asked for; its backward sums too, so the two
+    are consistent with each other and only the forward is wrong."""
+    loss, cache = softmax_cross_entropy_forward(x, y, reduction="sum" if reduction == "mean" else reduction)
+    probs, labels, _ = cache
+    return loss, (probs, labels, "sum" if reduction == "mean" else reduction)
+
+
+def softmax_loss_backward_not_averaged(dout, cache):
+    """The forward averages over N, the backward forgets to divide by N."""
+    probs, y, reduction = cache
+    dx = probs.copy()
+    dx[np.arange(probs.shape[0]), y] -= 1.0
+    dout = np.broadcast_to(dout, (probs.shape[0],))
+    return dx * dout[:, None]
+
+
+def relu_backward_passes_everything(dout, cache):
+    """Lets the gradient through where x < 0 as well."""
+    return dout.copy()
+
+
+def relu_backward_nan(dout, cache):
+    """Divides by the mask it multiplies by: NaN wherever x < 0."""
+    x = cache
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return dout * (x > 0) / (x > 0)
+
+
+def relu_backward_returns_none(dout, cache):
+    """A stub never filled in."""
+    return None
+
+
+def mse_backward_missing_two(dout, cache):
+    """Forgets the factor 2 of d/dp (p - t)^2."""
+    diff, reduction = cache
+    n = diff.size if reduction == "mean" else 1
+    dpred = diff * np.broadcast_to(dout, diff.shape) / n
+    return dpred, -dpred
+
+
+def tanh_forward_in_place(x):
+    """Overwrites its input: ``np.tanh(x, out=x)``."""
+    out = np.tanh(x, out=x)
+    return out, out.copy()
+
+
+def tanh_backward_squares_dout(dout, cache):
+    """Uses dout squared: nonlinear in the upstream gradient, though right for dout = 1."""
+    return tanh_backward(dout * np.abs(dout), cache)
+
+
+def sigmoid_backward_mutates_cache(dout, cache):
+    """Scales its cache in place, so that a second backward call is wrong."""
+    out = cache
+    dx = dout * out * (1.0 - out)
+    out *= 0.5
+    return dx
+
+
+@dataclass(frozen=True)
+class Planted:
+    op: str
+    replaces: dict
+    check: str
+    message: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return next(iter(self.replaces.values())).__name__
+
+
+PLANTED = [
+    Planted("sigmoid", {"backward": sigmoid_backward_missing_factor}, "gradients", ("sigmoid dx", "worst element")),
+    Planted("sigmoid", {"backward": sigmoid_backward_missing_factor}, "twin", ("sigmoid dx", "torch autograd")),
+    Planted("affine", {"backward": affine_backward_forgets_dout}, "gradients", ("affine d", "worst element")),
+    Planted("affine", {"backward": affine_backward_forgets_dout}, "linearity", ("affine d", "backward(a*v1")),
+    Planted("affine", {"backward": affine_backward_dw_transposed}, "gradients", ("affine dw", "shape")),
+    Planted("affine", {"backward": affine_backward_dw_transposed}, "contracts", ("affine dw", "shape")),
+    Planted("affine", {"backward": affine_backward_one_element_wrong}, "gradients", ("affine dw", "[0, 0]")),
+    Planted("affine", {"backward": affine_backward_two_grads}, "contracts", ("affine backward", "(dx, dw, db)")),
+    Planted(
+        "softmax_cross_entropy",
+        {"forward": softmax_loss_not_averaged_forward},
+        "twin",
+        ("softmax_cross_entropy forward", "torch"),
+    ),
+    Planted(
+        "softmax_cross_entropy",
+        {"backward": softmax_loss_backward_not_averaged},
+        "gradients",
+        ("softmax_cross_entropy dx", "finite differences"),
+    ),
+    Planted("relu", {"backward": relu_backward_passes_everything}, "gradients", ("relu dx", "worst element")),
+    Planted("relu", {"backward": relu_backward_nan}, "contracts", ("relu dx", "not finite")),
+    Planted("relu", {"backward": relu_backward_returns_none}, "contracts", ("relu dx", "returned None")),
+    Planted("mse_loss", {"backward": mse_backward_missing_two}, "gradients", ("mse_loss dpred", "worst element")),
+    Planted("tanh", {"forward": tanh_forward_in_place}, "contracts", ("tanh forward", "mutated its input x")),
+    Planted("tanh", {"backward": tanh_backward_squares_dout}, "linearity", ("tanh dx", "backward(a*v1")),
+    Planted("sigmoid", {"backward": sigmoid_backward_mutates_cache}, "linearity", ("sigmoid dx",)),
+]

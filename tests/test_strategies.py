@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradproof import registry
+from gradproof import strategies as gs
+
+
+@given(st.data())
+def test_away_from_keeps_its_margin_and_bounds(data):
+    kinks = data.draw(st.lists(st.floats(-3, 3), min_size=1, max_size=4), label="kinks")
+    value = data.draw(gs.away_from(kinks, margin=0.01, min_value=-4, max_value=4))
+    assert -4 <= value <= 4
+    assert min(abs(value - k) for k in kinks) >= 0.01
+
+
+def test_away_from_refuses_an_empty_range():
+    with pytest.raises(ValueError, match="no value in"):
+        gs.away_from((0.0,), margin=1.0, min_value=-0.5, max_value=0.5)
+
+
+@given(gs.arrays((3, 4)))
+def test_floats_are_bounded_and_normal(x):
+    assert x.dtype == np.float64
+    assert np.all(np.abs(x) <= gs.BOUND)
+    assert not np.any((x != 0) & (np.abs(x) < np.finfo(np.float64).tiny))
+
+
+@given(st.data())
+def test_distinct_values_are_spread_and_bounded(data):
+    shape = data.draw(gs.shapes(min_dims=1, max_dims=3, max_side=5), label="shape")
+    x = data.draw(gs.distinct_values(shape, margin=1e-3), label="x")
+    assert x.shape == shape
+    assert np.all(np.abs(x) <= gs.BOUND + 1e-9)
+    if x.size > 1:
+        assert np.min(np.diff(np.sort(x.ravel()))) >= 1e-3 * (1 - 1e-9)
+
+
+def test_distinct_values_refuses_what_cannot_fit():
+    @given(gs.distinct_values((100,), margin=0.1, min_value=0, max_value=1))
+    def draw(x):
+        pass
+
+    with pytest.raises(ValueError, match="do not fit"):
+        draw()
+
+
+@pytest.mark.parametrize("spec", registry.all_specs(), ids=lambda spec: spec.name)
+@given(data=st.data())
+def test_every_op_draws_examples_away_from_its_kinks(spec, data):
+    example = data.draw(spec.examples)
+    if spec.kink_distance is not None:
+        assert spec.kink_distance(example) >= gs.KINK_MARGIN
