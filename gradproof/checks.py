@@ -57,8 +57,7 @@ def call_backward(spec: OpSpec, dout: np.ndarray, cache, context: str = "") -> d
             f"{spec.name} backward: returned {got}, expected {len(names)} gradients ({expected})\n{context}"
         )
     return {
-        name: as_array(grad, f"{spec.name} d{name}", context)
-        for name, grad in zip(names, grads, strict=True)
+        name: as_array(grad, f"{spec.name} d{name}", context) for name, grad in zip(names, grads, strict=True)
     }
 
 
@@ -267,8 +266,15 @@ def check_contracts(spec: OpSpec, example: Example, *, seed: int, context: str =
         raise AssertionError(f"{spec.name} forward: output has dtype {out.dtype}, expected {dtype}\n{text}")
     assert_finite(out, quantity=f"{spec.name} forward", context=text)
     again, _ = call_forward(spec, example.copy(), text)
-    assert_close(again, out, tol=tol, quantity=f"{spec.name} forward, second call", context=text,
-                 got_label="second call", expected_label="first call")
+    assert_close(
+        again,
+        out,
+        tol=tol,
+        quantity=f"{spec.name} forward, second call",
+        context=text,
+        got_label="second call",
+        expected_label="first call",
+    )
 
     dout = np.random.default_rng(seed).standard_normal(out.shape)
     dout_sent = dout.copy()
@@ -286,5 +292,12 @@ def check_contracts(spec: OpSpec, example: Example, *, seed: int, context: str =
                 f"{expected_input.dtype}\n{text}"
             )
         assert_finite(grad, quantity=f"{spec.name} d{name}", context=text, label="backward")
-        assert_close(again[name], grad, tol=tol, quantity=f"{spec.name} d{name}, second call", context=text,
-                     got_label="second call", expected_label="first call")
+        assert_close(
+            again[name],
+            grad,
+            tol=tol,
+            quantity=f"{spec.name} d{name}, second call",
+            context=text,
+            got_label="second call",
+            expected_label="first call",
+        )

@@ -76,7 +76,9 @@ def tolerance_for(check: str, dtype, overrides: Iterable[ToleranceOverride] = ()
     try:
         return TOLERANCES[(check, dtype)]
     except KeyError:
-        raise ValueError(f"no {check!r} tolerance for dtype {dtype}; the table has {sorted(TOLERANCES)}") from None
+        raise ValueError(
+            f"no {check!r} tolerance for dtype {dtype}; the table has {sorted(TOLERANCES)}"
+        ) from None
 
 
 def format_index(index: tuple[int, ...]) -> str:
@@ -105,7 +107,8 @@ def assert_finite(value, *, quantity: str, context: str = "", label: str = "got"
         where = tuple(np.argwhere(nonfinite)[0]) if value.ndim else ()
         raise AssertionError(
             f"{quantity}: {label} is not finite: {int(nonfinite.sum())} of {value.size} elements are "
-            f"NaN or inf, first at {format_index(where)} ({value[where]})" + (f"\n{context}" if context else "")
+            f"NaN or inf, first at {format_index(where)} ({value[where]})"
+            + (f"\n{context}" if context else "")
         )
 
 
@@ -152,7 +155,9 @@ def assert_close(
             f"{quantity}: {got_label} has shape {got.shape}, expected shape {expected.shape}{tail}"
         )
     if not np.issubdtype(got.dtype, np.number) or np.issubdtype(got.dtype, np.complexfloating):
-        raise AssertionError(f"{quantity}: {got_label} has dtype {got.dtype}, expected a real float array{tail}")
+        raise AssertionError(
+            f"{quantity}: {got_label} has dtype {got.dtype}, expected a real float array{tail}"
+        )
     assert_finite(got, quantity=quantity, context=context, label=got_label)
     got64 = got.astype(np.float64)
     expected64 = expected.astype(np.float64)

@@ -50,9 +50,12 @@ def _settings_from_toml(values: dict) -> dict:
 def register_profiles(table: dict | None = None) -> None:
     """Register the built-in profiles, each overlaid with ``table["profiles"][name]``."""
     overrides = (table or {}).get("profiles", {})
+    # Hypothesis's own defaults as the explicit parent: a profile without one falls back to whichever
+    # profile is loaded when it is read, so `thorough` run under CI would inherit `ci`'s derandomize.
+    base = settings.get_profile("default")
     for name in DEFAULT_PROFILES.keys() | overrides.keys():
         values = {**COMMON, **DEFAULT_PROFILES.get(name, {}), **_settings_from_toml(overrides.get(name, {}))}
-        settings.register_profile(name, **values)
+        settings.register_profile(name, parent=base, **values)
 
 
 register_profiles()
@@ -66,7 +69,6 @@ def pytest_configure(config: pytest.Config) -> None:
     default = table.get("ci-profile" if os.environ.get("CI") else "default-profile")
     if default:
         settings.load_profile(default)
-    config.addinivalue_line("markers", "gradproof_op: a test parametrised over the registered ops")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -81,13 +83,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "op_spec" in metafunc.fixturenames:
         specs = registry.all_specs()
         metafunc.parametrize("op_spec", specs, ids=[spec.name for spec in specs])
-        metafunc.definition.add_marker(pytest.mark.gradproof_op)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    if report.failed and call.when == "call" and item.get_closest_marker("gradproof_op"):
+    if report.failed and call.when == "call" and "op_spec" in getattr(item, "fixturenames", ()):
         profile = settings.get_current_profile_name()
         command = f"pytest {shlex.quote(item.nodeid)} --hypothesis-profile {profile}"
         report.sections.append(

@@ -100,6 +100,10 @@ class OpSpec:
             if not isinstance(override, ToleranceOverride):
                 raise TypeError(f"op {self.name}: tolerances must be ToleranceOverride, not {override!r}")
 
+    def __repr__(self) -> str:
+        # Pytest prints the spec in every failing traceback; its name and home say which it is.
+        return f"OpSpec({self.name!r} from {self.source})"
+
     def tolerance(self, check: str, dtype=np.float64) -> Tolerance:
         return tolerance_for(check, dtype, self.tolerances)
 
@@ -120,9 +124,7 @@ def register(spec: OpSpec) -> OpSpec:
         raise TypeError(f"register() takes an OpSpec, not {type(spec).__name__}")
     existing = _specs.get(spec.name)
     if existing is not None and existing is not spec:
-        raise ValueError(
-            f"op {spec.name!r} is registered twice: by {existing.source} and by {spec.source}"
-        )
+        raise ValueError(f"op {spec.name!r} is registered twice: by {existing.source} and by {spec.source}")
     _specs[spec.name] = spec
     return spec
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from hypothesis import strategies as st
 
 from gradproof import strategies as gs
@@ -66,7 +65,11 @@ def affine_examples(draw):
     m = draw(st.integers(1, 5))
     d = math.prod(trailing)
     return Example(
-        inputs={"x": draw(gs.arrays((n, *trailing))), "w": draw(gs.arrays((d, m))), "b": draw(gs.arrays((m,)))}
+        inputs={
+            "x": draw(gs.arrays((n, *trailing))),
+            "w": draw(gs.arrays((d, m))),
+            "b": draw(gs.arrays((m,))),
+        }
     )
 
 

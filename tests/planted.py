@@ -58,7 +58,7 @@ def softmax_loss_not_averaged_forward(x, y, reduction="mean"):
 
 def softmax_loss_backward_not_averaged(dout, cache):
     """The forward averages over N, the backward forgets to divide by N."""
-    probs, y, reduction = cache
+    probs, y, _ = cache
     dx = probs.copy()
     dx[np.arange(probs.shape[0]), y] -= 1.0
     dout = np.broadcast_to(dout, (probs.shape[0],))
@@ -122,14 +122,20 @@ class Planted:
 
 
 PLANTED = [
-    Planted("sigmoid", {"backward": sigmoid_backward_missing_factor}, "gradients", ("sigmoid dx", "worst element")),
-    Planted("sigmoid", {"backward": sigmoid_backward_missing_factor}, "twin", ("sigmoid dx", "torch autograd")),
+    Planted(
+        "sigmoid", {"backward": sigmoid_backward_missing_factor}, "gradients", ("sigmoid dx", "worst element")
+    ),
+    Planted(
+        "sigmoid", {"backward": sigmoid_backward_missing_factor}, "twin", ("sigmoid dx", "torch autograd")
+    ),
     Planted("affine", {"backward": affine_backward_forgets_dout}, "gradients", ("affine d", "worst element")),
     Planted("affine", {"backward": affine_backward_forgets_dout}, "linearity", ("affine d", "backward(a*v1")),
     Planted("affine", {"backward": affine_backward_dw_transposed}, "gradients", ("affine dw", "shape")),
     Planted("affine", {"backward": affine_backward_dw_transposed}, "contracts", ("affine dw", "shape")),
     Planted("affine", {"backward": affine_backward_one_element_wrong}, "gradients", ("affine dw", "[0, 0]")),
-    Planted("affine", {"backward": affine_backward_two_grads}, "contracts", ("affine backward", "(dx, dw, db)")),
+    Planted(
+        "affine", {"backward": affine_backward_two_grads}, "contracts", ("affine backward", "(dx, dw, db)")
+    ),
     Planted(
         "softmax_cross_entropy",
         {"forward": softmax_loss_not_averaged_forward},
@@ -145,7 +151,9 @@ PLANTED = [
     Planted("relu", {"backward": relu_backward_passes_everything}, "gradients", ("relu dx", "worst element")),
     Planted("relu", {"backward": relu_backward_nan}, "contracts", ("relu dx", "not finite")),
     Planted("relu", {"backward": relu_backward_returns_none}, "contracts", ("relu dx", "returned None")),
-    Planted("mse_loss", {"backward": mse_backward_missing_two}, "gradients", ("mse_loss dpred", "worst element")),
+    Planted(
+        "mse_loss", {"backward": mse_backward_missing_two}, "gradients", ("mse_loss dpred", "worst element")
+    ),
     Planted("tanh", {"forward": tanh_forward_in_place}, "contracts", ("tanh forward", "mutated its input x")),
     Planted("tanh", {"backward": tanh_backward_squares_dout}, "linearity", ("tanh dx", "backward(a*v1")),
     Planted("sigmoid", {"backward": sigmoid_backward_mutates_cache}, "linearity", ("sigmoid dx",)),

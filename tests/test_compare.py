@@ -53,8 +53,15 @@ def test_message_names_worst_element_and_counts():
     got[0, 1] = 1e-3
     got[1, 2] = 0.5
     with pytest.raises(AssertionError) as failure:
-        assert_close(got, expected, tol=TIGHT, quantity="conv2d dw", context="  example: x (1, 2)",
-                     got_label="backward", expected_label="finite differences")
+        assert_close(
+            got,
+            expected,
+            tol=TIGHT,
+            quantity="conv2d dw",
+            context="  example: x (1, 2)",
+            got_label="backward",
+            expected_label="finite differences",
+        )
     message = str(failure.value)
     assert message.startswith("conv2d dw: backward differs from finite differences in 2 of 6 elements")
     assert "worst element [1, 2]: finite differences 0, backward 0.5" in message
@@ -85,7 +92,9 @@ def test_not_an_array(value, match):
 
 
 def test_non_finite_is_named():
-    with pytest.raises(AssertionError, match=r"relu dx: got is not finite: 1 of 3 elements .* first at \[2\] \(nan\)"):
+    with pytest.raises(
+        AssertionError, match=r"relu dx: got is not finite: 1 of 3 elements .* first at \[2\] \(nan\)"
+    ):
         assert_close(np.array([0.0, 1.0, np.nan]), np.zeros(3), tol=TIGHT, quantity="relu dx")
     with pytest.raises(AssertionError, match=r"loss: got is not finite.*\(scalar\) \(inf\)"):
         assert_finite(np.float64(np.inf), quantity="loss")

@@ -82,7 +82,9 @@ def test_wrong_gradient_beside_a_kink_is_still_a_wrong_gradient():
         return dx
 
     spec, example = relu_near_kink(np.array([[0.7, 2e-7], [-1.0, 0.3]]))
-    with pytest.raises(AssertionError, match=r"(?s)relu dx: backward differs .* worst element \[1, 1\]") as failure:
+    with pytest.raises(
+        AssertionError, match=r"(?s)relu dx: backward differs .* worst element \[1, 1\]"
+    ) as failure:
         check_gradients(dataclasses.replace(spec, backward=backward), example, seed=0)
     assert not isinstance(failure.value, KinkCrossed)
 
@@ -102,8 +104,13 @@ def test_directional_check_costs_two_forward_calls_per_input_per_direction():
 
     spec = dataclasses.replace(registry.get("affine"), forward=counting_forward)
     rng = np.random.default_rng(1)
-    big = Example(inputs={"x": rng.standard_normal((20, 50)), "w": rng.standard_normal((50, 30)),
-                          "b": rng.standard_normal(30)})
+    big = Example(
+        inputs={
+            "x": rng.standard_normal((20, 50)),
+            "w": rng.standard_normal((50, 30)),
+            "b": rng.standard_normal(30),
+        }
+    )
     check_gradients(spec, big, seed=0, directions=3, full=False)
     assert len(calls) == 1 + 2 * 3 * 3  # the forward itself, then 2 per direction per input
 
@@ -115,11 +122,18 @@ def test_directional_failure_on_a_large_input_is_localised():
         return dx, dw, db
 
     rng = np.random.default_rng(2)
-    big = Example(inputs={"x": rng.standard_normal((10, 40)), "w": rng.standard_normal((40, 8)),
-                          "b": rng.standard_normal(8)})
+    big = Example(
+        inputs={
+            "x": rng.standard_normal((10, 40)),
+            "w": rng.standard_normal((40, 8)),
+            "b": rng.standard_normal(8),
+        }
+    )
     assert big.inputs["w"].size > FULL_CHECK_MAX_SIZE
     spec = dataclasses.replace(registry.get("affine"), backward=backward)
-    with pytest.raises(AssertionError, match=r"(?s)affine dw: .* 1 of 320 elements .*worst element \[17, 4\]"):
+    with pytest.raises(
+        AssertionError, match=r"(?s)affine dw: .* 1 of 320 elements .*worst element \[17, 4\]"
+    ):
         check_gradients(spec, big, seed=0, full=False)
 
 

@@ -51,15 +51,22 @@ def test_decorator_registers_and_returns_the_twin(clean_registry):
     def twin(x):
         return x
 
-    returned = op("doubled", forward=identity_forward, backward=identity_backward,
-                  examples=st.nothing(), differentiable=("x",))(twin)
+    returned = op(
+        "doubled",
+        forward=identity_forward,
+        backward=identity_backward,
+        examples=st.nothing(),
+        differentiable=("x",),
+    )(twin)
     assert returned is twin
     assert clean_registry.get("doubled").twin is twin
 
 
 def test_second_op_of_the_same_name_is_an_error(clean_registry):
     registry.register(make_spec())
-    with pytest.raises(ValueError, match="op 'identity' is registered twice: by tests.test_registry and by"):
+    with pytest.raises(
+        ValueError, match=r"op 'identity' is registered twice: by tests\.test_registry and by"
+    ):
         registry.register(make_spec())
 
 
@@ -134,6 +141,8 @@ def test_example_plugin_package_registers_through_the_entry_point():
     try:
         spec = registry.get("swish")
     except KeyError:
-        pytest.fail("op 'swish' is not registered: install the example plug-in, "
-                    "pip install -e examples/gradproof-swish (the README's set-up command does)")
+        pytest.fail(
+            "op 'swish' is not registered: install the example plug-in, "
+            "pip install -e examples/gradproof-swish (the README's set-up command does)"
+        )
     assert spec.source == "gradproof_swish"
