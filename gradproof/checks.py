@@ -43,13 +43,24 @@ def call_forward(spec: OpSpec, example: Example, context: str = ""):
     return as_array(out, f"{spec.name} forward", context), cache
 
 
-def call_backward(spec: OpSpec, dout: np.ndarray, cache, context: str = "") -> dict[str, np.ndarray]:
-    """``spec.backward(dout, cache)`` as a mapping from input name to gradient."""
+def present(spec: OpSpec, example: Example) -> tuple[str, ...]:
+    """The differentiable inputs this example has (an optional input such as a bias may be absent)."""
+    return tuple(name for name in spec.differentiable if name in example.inputs)
+
+
+def call_backward(spec: OpSpec, dout: np.ndarray, cache, example: Example, context: str = "") -> dict:
+    """``spec.backward(dout, cache)`` as a mapping from input name to gradient.
+
+    The backward returns one gradient per name of ``spec.differentiable``, in order, with ``None``
+    for an optional input the example does not have; or only those of the inputs it has.
+    """
     __tracebackhide__ = True
-    names = spec.differentiable
+    names = present(spec, example)
     grads = spec.backward(dout, cache)
-    if len(names) == 1 and not isinstance(grads, (tuple, list)):
+    if len(spec.differentiable) == 1 and not isinstance(grads, (tuple, list)):
         grads = (grads,)
+    if isinstance(grads, (tuple, list)) and len(grads) == len(spec.differentiable) != len(names):
+        grads = [grad for name, grad in zip(spec.differentiable, grads, strict=True) if name in names]
     expected = ", ".join(f"d{name}" for name in names)
     if not isinstance(grads, (tuple, list)) or len(grads) != len(names):
         got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else type(grads).__name__
@@ -108,12 +119,12 @@ def check_gradients(
     rng = np.random.default_rng(seed)
     out, cache = call_forward(spec, example, text)
     v = rng.standard_normal(out.shape)
-    grads = call_backward(spec, v.copy(), cache, text)
+    grads = call_backward(spec, v.copy(), cache, example, text)
     g = scalarize(spec.forward, example.inputs, example.hparams, v)
     g0 = float(np.sum(v * out.astype(np.float64)))
     tol = spec.tolerance("fd")
 
-    for name in spec.differentiable:
+    for name in present(spec, example):
         grad = grads[name]
         _require_shape(spec, name, grad, example, text)
         size = example.inputs[name].size
@@ -198,10 +209,11 @@ def check_against_twin(spec: OpSpec, example: Example, *, seed: int, context: st
     )
     v = np.random.default_rng(seed).standard_normal(out.shape)
     by_name = dict(zip(example.inputs, tensors, strict=True))
-    wrt = [by_name[name] for name in spec.differentiable]
+    names = present(spec, example)
+    wrt = [by_name[name] for name in names]
     grads_twin = torch.autograd.grad(out_twin, wrt, grad_outputs=torch.from_numpy(v), allow_unused=True)
-    grads = call_backward(spec, v.copy(), cache, text)
-    for name, grad_twin in zip(spec.differentiable, grads_twin, strict=True):
+    grads = call_backward(spec, v.copy(), cache, example, text)
+    for name, grad_twin in zip(names, grads_twin, strict=True):
         expected = np.zeros(example.inputs[name].shape) if grad_twin is None else grad_twin.numpy()
         assert_close(
             grads[name],
@@ -224,10 +236,10 @@ def check_backward_linearity(spec: OpSpec, example: Example, *, seed: int, conte
     out, cache = call_forward(spec, example, text)
     v1, v2 = rng.standard_normal(out.shape), rng.standard_normal(out.shape)
     a, b = rng.uniform(-2.0, 2.0, size=2)
-    g1 = call_backward(spec, v1.copy(), cache, text)
-    g2 = call_backward(spec, v2.copy(), cache, text)
-    mixed = call_backward(spec, a * v1 + b * v2, cache, text)
-    for name in spec.differentiable:
+    g1 = call_backward(spec, v1.copy(), cache, example, text)
+    g2 = call_backward(spec, v2.copy(), cache, example, text)
+    mixed = call_backward(spec, a * v1 + b * v2, cache, example, text)
+    for name in present(spec, example):
         _require_shape(spec, name, mixed[name], example, text)
         assert_close(
             mixed[name],
@@ -278,12 +290,12 @@ def check_contracts(spec: OpSpec, example: Example, *, seed: int, context: str =
 
     dout = np.random.default_rng(seed).standard_normal(out.shape)
     dout_sent = dout.copy()
-    grads = call_backward(spec, dout_sent, cache, text)
+    grads = call_backward(spec, dout_sent, cache, working, text)
     if not np.array_equal(dout_sent, dout):
         raise AssertionError(f"{spec.name} backward: mutated its upstream gradient dout\n{text}")
     require_unmutated("backward")
-    again = call_backward(spec, dout.copy(), cache, text)
-    for name in spec.differentiable:
+    again = call_backward(spec, dout.copy(), cache, working, text)
+    for name in present(spec, pristine):
         grad, expected_input = grads[name], pristine.inputs[name]
         _require_shape(spec, name, grad, pristine, text)
         if grad.dtype != expected_input.dtype:

@@ -29,8 +29,9 @@ def search(check: str, spec) -> None:
     """Run ``check`` on up to 200 derandomised examples of ``spec``; raise the shrunk failure."""
 
     @SEARCH
-    @given(data=st.data(), seed=gs.seeds())
-    def run(data, seed):
-        CHECKS[check](spec, data.draw(spec.examples), seed=seed)
+    @given(data=st.data())
+    def run(data):
+        example = data.draw(spec.examples)
+        CHECKS[check](spec, example, seed=data.draw(gs.seeds()))
 
     run()

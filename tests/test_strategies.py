@@ -34,7 +34,7 @@ def test_distinct_values_are_spread_and_bounded(data):
     assert x.shape == shape
     assert np.all(np.abs(x) <= gs.BOUND + 1e-9)
     if x.size > 1:
-        assert np.min(np.diff(np.sort(x.ravel()))) >= 1e-3 * (1 - 1e-9)
+        assert np.min(np.diff(np.sort(x.ravel()))) >= 1e-3
 
 
 def test_distinct_values_refuses_what_cannot_fit():
@@ -51,4 +51,5 @@ def test_distinct_values_refuses_what_cannot_fit():
 def test_every_op_draws_examples_away_from_its_kinks(spec, data):
     example = data.draw(spec.examples)
     if spec.kink_distance is not None:
-        assert spec.kink_distance(example) >= gs.KINK_MARGIN
+        # Half the margin: values KINK_MARGIN apart (max pooling) meet after moving half of it each.
+        assert spec.kink_distance(example) >= gs.KINK_MARGIN / 2
