@@ -2,6 +2,6 @@
 graded against. Importing this package registers every op (it is the ``reference`` entry point of
 the ``gradproof.ops`` group)."""
 
-from reference import activations, conv, linear, losses, pooling
+from reference import activations, conv, linear, losses, norm, pooling, softmax
 
-__all__ = ["activations", "conv", "linear", "losses", "pooling"]
+__all__ = ["activations", "conv", "linear", "losses", "norm", "pooling", "softmax"]
