@@ -164,7 +164,9 @@ def assert_close(
     magnitude = np.abs(expected64) if scale is None else np.broadcast_to(np.abs(scale), expected.shape)
     error = np.abs(got64 - expected64)
     allowed = tol.atol + tol.rtol * magnitude
-    excess = error / allowed
+    # Where nothing is allowed (atol 0 and a zero scale), only an exact match passes.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        excess = np.where(allowed > 0, error / allowed, np.where(error > 0, np.inf, 0.0))
     bad = excess > 1.0
     if not bad.any():
         return

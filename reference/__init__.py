@@ -2,6 +2,17 @@
 graded against. Importing this package registers every op (it is the ``reference`` entry point of
 the ``gradproof.ops`` group)."""
 
-from reference import activations, conv, linear, losses, norm, pooling, softmax
+from reference import activations, combine, conv, dropout, linear, losses, lrn, norm, pooling, softmax
 
-__all__ = ["activations", "conv", "linear", "losses", "norm", "pooling", "softmax"]
+__all__ = [
+    "activations",
+    "combine",
+    "conv",
+    "dropout",
+    "linear",
+    "losses",
+    "lrn",
+    "norm",
+    "pooling",
+    "softmax",
+]

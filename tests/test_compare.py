@@ -108,3 +108,10 @@ def test_scale_for_cancelling_sums():
     with pytest.raises(AssertionError):
         assert_close(got, expected, tol=TIGHT, quantity="q")
     assert_close(got, expected, tol=TIGHT, quantity="q", scale=np.abs(terms).sum())
+
+
+def test_zero_tolerance_demands_an_exact_match():
+    exact = Tolerance(atol=0.0, rtol=0.0)
+    assert_close(np.array([0.0, 1.0]), np.array([0.0, 1.0]), tol=exact, quantity="q")
+    with pytest.raises(AssertionError, match=r"worst element \[0\]"):
+        assert_close(np.array([1e-300, 1.0]), np.array([0.0, 1.0]), tol=exact, quantity="q")
