@@ -2,7 +2,19 @@
 graded against. Importing this package registers every op (it is the ``reference`` entry point of
 the ``gradproof.ops`` group)."""
 
-from reference import activations, combine, conv, dropout, linear, losses, lrn, norm, pooling, softmax
+from reference import (
+    activations,
+    combine,
+    conv,
+    dropout,
+    linear,
+    losses,
+    lrn,
+    norm,
+    pooling,
+    regression_losses,
+    softmax,
+)
 
 __all__ = [
     "activations",
@@ -14,5 +26,6 @@ __all__ = [
     "lrn",
     "norm",
     "pooling",
+    "regression_losses",
     "softmax",
 ]
