@@ -53,3 +53,12 @@ def test_every_op_draws_examples_away_from_its_kinks(spec, data):
     if spec.kink_distance is not None:
         # Half the margin: values KINK_MARGIN apart (max pooling) meet after moving half of it each.
         assert spec.kink_distance(example) >= gs.KINK_MARGIN / 2
+
+
+def test_max_pool_kink_ignores_windows_that_cannot_tie():
+    from reference.network import half_top_two_gap, half_top_two_gap_after_relu
+
+    x = np.array([[[[0.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 0.5]]]])  # channel 0: all zeros
+    assert half_top_two_gap(x, kernel_size=2) == 0.0  # the zeros tie
+    assert half_top_two_gap_after_relu(x, kernel_size=2) == 0.25  # after a ReLU they are flat: only 1 vs 0.5
+    assert half_top_two_gap(np.array([[[[3.0]]]]), kernel_size=2, padding=1) == np.inf  # padding never ties
