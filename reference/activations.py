@@ -276,11 +276,11 @@ def softplus_backward(dout, cache):
     return np.where(z > threshold, dout, dout * sigma)
 
 
-def activation_examples(elements=None):
-    """Examples of one input ``x`` of any small shape."""
-    return gs.shapes(min_dims=1, max_dims=4).flatmap(
-        lambda shape: gs.arrays(shape, elements=elements).map(lambda x: Example(inputs={"x": x}))
-    )
+def activation_examples(elements=None, **hparams):
+    """Examples of one input ``x`` of any small shape, with the hyperparameters drawn from the
+    strategies given by name: ``activation_examples(alpha=gs.floats(min_value=0.1, max_value=2.0))``."""
+    x = gs.shapes(min_dims=1, max_dims=4).flatmap(lambda shape: gs.arrays(shape, elements=elements))
+    return st.tuples(x, st.fixed_dictionaries(hparams)).map(lambda pair: Example({"x": pair[0]}, pair[1]))
 
 
 def distance_to_zero(example: Example) -> float:
@@ -332,9 +332,9 @@ def tanh_twin(x):
     "leaky_relu",
     forward=leaky_relu_forward,
     backward=leaky_relu_backward,
-    examples=st.tuples(
-        activation_examples(gs.away_from((0.0,))), gs.floats(min_value=0.0, max_value=0.5)
-    ).map(lambda pair: Example(inputs=pair[0].inputs, hparams={"negative_slope": pair[1]})),
+    examples=activation_examples(
+        gs.away_from((0.0,)), negative_slope=gs.floats(min_value=0.0, max_value=0.5)
+    ),
     differentiable=("x",),
     kink_distance=distance_to_zero,
 )
@@ -348,9 +348,7 @@ def leaky_relu_twin(x, *, negative_slope):
     "elu",
     forward=elu_forward,
     backward=elu_backward,
-    examples=st.tuples(
-        activation_examples(gs.away_from((0.0,))), gs.floats(min_value=0.1, max_value=2.0)
-    ).map(lambda pair: Example(inputs=pair[0].inputs, hparams={"alpha": pair[1]})),
+    examples=activation_examples(gs.away_from((0.0,)), alpha=gs.floats(min_value=0.1, max_value=2.0)),
     differentiable=("x",),
     kink_distance=distance_to_zero,
 )

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from reference.activations import tanh_backward
-from reference.losses import softmax_cross_entropy_forward
+from reference.conv import conv2d_backward
+from reference.losses import multi_margin_loss_forward, softmax_cross_entropy_forward
+from reference.windows import scatter_windows
 
 
 def sigmoid_backward_missing_factor(dout, cache):
@@ -109,6 +111,59 @@ def sigmoid_backward_mutates_cache(dout, cache):
     return dx
 
 
+def conv2d_backward_ignores_stride(dout, cache):
+    """Scatters dx as if the stride were 1."""
+    padded_shape, w, cols, has_bias, _, padding, dilation, groups = cache
+    return conv2d_backward(dout, (padded_shape, w, cols, has_bias, (1, 1), padding, dilation, groups))
+
+
+def conv2d_backward_pad_slicing(dout, cache):
+    """Cuts the padding off with ``dxp[:, :, pad:-pad, pad:-pad]``, which is empty when pad is 0."""
+    padded_shape, padding = cache[0], cache[5]
+    dx, dw, db = conv2d_backward(dout, cache)
+    ph, pw = padding
+    full = np.zeros(padded_shape)
+    full[:, :, ph : padded_shape[2] - ph, pw : padded_shape[3] - pw] = dx
+    return full[:, :, ph:-ph, pw:-pw], dw, db
+
+
+def tie_mask_backward(x, dout, kernel_size):
+    """The every-tie convention computed from x, for the tie-convention test."""
+    from reference.windows import windows
+
+    k = (kernel_size, kernel_size)
+    win = windows(x, k, k)
+    mask = win == win.max(axis=(4, 5), keepdims=True)
+    return scatter_windows(mask * dout[..., None, None], x.shape, k)
+
+
+def batch_norm_backward_without_mean_terms(dout, cache):
+    """Treats the batch mean and variance as constants: dx = gamma * dout / sqrt(var + eps)."""
+    return (
+        dout * cache.gamma * cache.inv_std,
+        (dout * cache.x_hat).sum(axis=cache.axes),
+        dout.sum(axis=cache.axes),
+    )
+
+
+def local_response_norm_backward_local_only(dout, cache):
+    """Differentiates only the numerator x_c, as if the window's sum were a constant."""
+    base, beta = cache[1], cache[4]
+    return dout * base**-beta
+
+
+def softmax_backward_elementwise(dout, cache):
+    """Uses s * (1 - s), the derivative of each output by its own input only."""
+    s, _ = cache
+    return dout * s * (1 - s)
+
+
+def multi_margin_loss_not_divided_by_classes(x, y, reduction="mean"):
+    """cs231n's svm_loss convention: sums the margins without dividing by C."""
+    loss, cache = multi_margin_loss_forward(x, y, reduction)
+    return loss * x.shape[1], cache
+
+
 @dataclass(frozen=True)
 class Planted:
     op: str
@@ -157,4 +212,25 @@ PLANTED = [
     Planted("tanh", {"forward": tanh_forward_in_place}, "contracts", ("tanh forward", "mutated its input x")),
     Planted("tanh", {"backward": tanh_backward_squares_dout}, "linearity", ("tanh dx", "backward(a*v1")),
     Planted("sigmoid", {"backward": sigmoid_backward_mutates_cache}, "linearity", ("sigmoid dx",)),
+    Planted("conv2d", {"backward": conv2d_backward_ignores_stride}, "gradients", ("conv2d dx", "stride")),
+    Planted("conv2d", {"backward": conv2d_backward_pad_slicing}, "gradients", ("conv2d dx", "shape")),
+    Planted(
+        "batch_norm",
+        {"backward": batch_norm_backward_without_mean_terms},
+        "gradients",
+        ("batch_norm dx", "training=True"),
+    ),
+    Planted(
+        "local_response_norm",
+        {"backward": local_response_norm_backward_local_only},
+        "gradients",
+        ("local_response_norm dx", "worst element"),
+    ),
+    Planted("softmax", {"backward": softmax_backward_elementwise}, "twin", ("softmax dx", "torch autograd")),
+    Planted(
+        "multi_margin_loss",
+        {"forward": multi_margin_loss_not_divided_by_classes},
+        "twin",
+        ("multi_margin_loss forward", "torch"),
+    ),
 ]

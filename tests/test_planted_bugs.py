@@ -3,11 +3,18 @@ and the worst element; and a bug is not blamed on a property it does not break."
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from gradproof import registry
+from reference.pooling import max_pool2d_backward, max_pool2d_forward
 from tests.helpers import search
-from tests.planted import PLANTED, sigmoid_backward_missing_factor, softmax_loss_not_averaged_forward
+from tests.planted import (
+    PLANTED,
+    sigmoid_backward_missing_factor,
+    softmax_loss_not_averaged_forward,
+    tie_mask_backward,
+)
 
 
 @pytest.mark.parametrize("planted", PLANTED, ids=lambda p: f"{p.id}-{p.check}")
@@ -36,3 +43,15 @@ def test_forward_bug_with_consistent_backward_passes_finite_differences():
 def test_wrong_gradient_is_not_blamed_on_other_properties(check):
     spec = dataclasses.replace(registry.get("sigmoid"), backward=sigmoid_backward_missing_factor)
     search(check, spec)
+
+
+def test_every_tie_max_pool_is_right_on_distinct_values_and_wrong_only_on_ties():
+    # The Coursera template's mask: the gradient properties draw distinct values and cannot see
+    # it; the tie-convention test (properties/test_pooling.py) is what catches it.
+    distinct = np.random.default_rng(0).permutation(16).astype(np.float64).reshape(1, 1, 4, 4)
+    tied = np.ones((1, 1, 2, 2))
+    for x, agrees in ((distinct, True), (tied, False)):
+        out, cache = max_pool2d_forward(x, kernel_size=2)
+        dout = np.ones_like(out)
+        reference = max_pool2d_backward(dout, cache)
+        assert np.array_equal(tie_mask_backward(x, dout, 2), reference) == agrees
