@@ -5,8 +5,9 @@ It
 * registers the Hypothesis profiles ``dev``, ``ci`` and ``thorough`` (chosen with
   ``--hypothesis-profile``), with values from the ``[tool.gradproof.hypothesis]`` table of the
   project's ``pyproject.toml`` laid over the defaults below;
-* parametrises every test that takes an ``op_spec`` argument over the registered ops, so each
-  (property, op) pair is its own test id and ``pytest -k NAME`` selects an op;
+* parametrises every test that takes an ``op_spec`` argument over the registered ops (and
+  ``optimizer_spec`` over the optimizers), so each (property, op) pair is its own test id and
+  ``pytest -k NAME`` selects an op;
 * adds to each failed op test the command that reproduces it.
 
 It must stay cheap to load: pytest loads it in every run of an environment where gradproof is
@@ -73,7 +74,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     specs = registry.all_specs()
-    lines = [f"gradproof: {len(specs)} ops: {', '.join(spec.name for spec in specs)}"]
+    optimizers = registry.all_optimizers()
+    lines = [
+        f"gradproof: {len(specs)} ops: {', '.join(spec.name for spec in specs)}",
+        f"gradproof: {len(optimizers)} optimizers: {', '.join(spec.name for spec in optimizers)}",
+    ]
     for name in registry.plugin_errors():
         lines.append(f"gradproof: op plug-in {name} failed to load (see test_op_plugins_load)")
     return lines
@@ -83,12 +88,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "op_spec" in metafunc.fixturenames:
         specs = registry.all_specs()
         metafunc.parametrize("op_spec", specs, ids=[spec.name for spec in specs])
+    if "optimizer_spec" in metafunc.fixturenames:
+        optimizers = registry.all_optimizers()
+        metafunc.parametrize("optimizer_spec", optimizers, ids=[spec.name for spec in optimizers])
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    if report.failed and call.when == "call" and "op_spec" in getattr(item, "fixturenames", ()):
+    names = getattr(item, "fixturenames", ())
+    if report.failed and call.when == "call" and ("op_spec" in names or "optimizer_spec" in names):
         profile = settings.get_current_profile_name()
         command = f"pytest {shlex.quote(item.nodeid)} --hypothesis-profile {profile}"
         report.sections.append(

@@ -11,6 +11,7 @@ point names a module, and importing it runs its ``@op`` decorators. This reposit
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import re
 import traceback
@@ -113,7 +114,56 @@ class OpSpec:
         return getattr(self.forward, "__module__", "?")
 
 
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer: a pure step function and its ``torch.optim`` twin.
+
+    Attributes
+    ----------
+    name : str
+    step : callable
+        ``step(param, grad, state, **hparams) -> (new_param, new_state)``; never mutates its arguments.
+        State keys are named as in the twin's ``optimizer.state[param]``, so that they compare directly.
+    init : callable
+        ``init(param, **{k: hparams[k] for k in init_hparams}) -> state``.
+    twin : str
+        Dotted path of the ``torch.optim`` class taking the same hyperparameters, e.g.
+        ``"torch.optim.SGD"``; imported only when a property needs it.
+    hparams : hypothesis strategy of dict
+        Valid hyperparameters, edge values included.
+    init_hparams : tuple of str
+        The hyperparameters ``init`` takes.
+    invalid : tuple of dict
+        Hyperparameter overrides that must raise ``ValueError`` naming the first key.
+    tolerances : tuple of ToleranceOverride
+    """
+
+    name: str
+    step: Callable
+    init: Callable
+    twin: str
+    hparams: Any
+    init_hparams: tuple[str, ...] = ()
+    invalid: tuple[dict, ...] = ()
+    tolerances: tuple[ToleranceOverride, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"optimizer name {self.name!r} must be lower-case letters, digits and '_'")
+
+    def __repr__(self) -> str:
+        return f"OptimizerSpec({self.name!r})"
+
+    def tolerance(self, check: str, dtype=np.float64) -> Tolerance:
+        return tolerance_for(check, dtype, self.tolerances)
+
+    def torch_class(self):
+        module, _, name = self.twin.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
 _specs: dict[str, OpSpec] = {}
+_optimizers: dict[str, OptimizerSpec] = {}
 _plugin_errors: dict[str, str] = {}
 _plugins_loaded = False
 
@@ -173,6 +223,40 @@ def op(
         return twin
 
     return decorate
+
+
+def optimizer(
+    name: str,
+    *,
+    init: Callable,
+    twin: str,
+    hparams: Any,
+    init_hparams: tuple[str, ...] = (),
+    invalid: tuple[dict, ...] = (),
+    tolerances: tuple[ToleranceOverride, ...] = (),
+) -> Callable[[Callable], Callable]:
+    """Register an optimizer; decorates its step function and returns it unchanged."""
+
+    def decorate(step: Callable) -> Callable:
+        spec = OptimizerSpec(
+            name, step, init, twin, hparams, tuple(init_hparams), tuple(invalid), tuple(tolerances)
+        )
+        existing = _optimizers.get(name)
+        if existing is not None and existing is not spec:
+            raise ValueError(
+                f"optimizer {name!r} is registered twice: by {existing.step.__module__} and by "
+                f"{step.__module__}"
+            )
+        _optimizers[name] = spec
+        return step
+
+    return decorate
+
+
+def all_optimizers() -> list[OptimizerSpec]:
+    """Every registered optimizer, plug-ins included, sorted by name."""
+    load_plugins()
+    return [_optimizers[name] for name in sorted(_optimizers)]
 
 
 def load_plugins() -> None:
