@@ -234,3 +234,38 @@ PLANTED = [
         ("multi_margin_loss forward", "torch"),
     ),
 ]
+
+
+def adam_without_bias_correction(
+    param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
+):
+    """Uses m / (sqrt(v) + eps) straight: the first steps are far too small."""
+    b1, b2 = betas
+    m = b1 * state["exp_avg"] + (1 - b1) * grad
+    v = b2 * state["exp_avg_sq"] + (1 - b2) * grad * grad
+    new_state = {**state, "step": state["step"] + 1, "exp_avg": m, "exp_avg_sq": v}
+    return param - lr * m / (np.sqrt(v) + eps), new_state
+
+
+def sgd_momentum_sign_flipped(
+    param, grad, state, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False
+):
+    """Adds the velocity the other way round: v = mu * v + lr * g; w += v."""
+    v = momentum * state["momentum_buffer"] + lr * (grad + weight_decay * param)
+    return param + v, {"step": state["step"] + 1, "momentum_buffer": v}
+
+
+def rmsprop_eps_inside_sqrt(
+    param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False
+):
+    """sqrt(v + eps) instead of sqrt(v) + eps: the other convention, not torch's."""
+    square_avg = alpha * state["square_avg"] + (1 - alpha) * grad * grad
+    new_state = {**state, "step": state["step"] + 1, "square_avg": square_avg}
+    return param - lr * grad / np.sqrt(square_avg + eps), new_state
+
+
+PLANTED_OPTIMIZERS = [
+    ("adam", adam_without_bias_correction, "adam param after step 1"),
+    ("sgd", sgd_momentum_sign_flipped, "sgd param after step 1"),
+    ("rmsprop", rmsprop_eps_inside_sqrt, "rmsprop param after step"),
+]

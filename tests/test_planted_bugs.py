@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from gradproof import registry
+from gradproof.optim_checks import check_trajectory
 from reference.pooling import max_pool2d_backward, max_pool2d_forward
 from tests.helpers import search
 from tests.planted import (
     PLANTED,
+    PLANTED_OPTIMIZERS,
     sigmoid_backward_missing_factor,
     softmax_loss_not_averaged_forward,
     tie_mask_backward,
@@ -55,3 +57,15 @@ def test_every_tie_max_pool_is_right_on_distinct_values_and_wrong_only_on_ties()
         dout = np.ones_like(out)
         reference = max_pool2d_backward(dout, cache)
         assert np.array_equal(tie_mask_backward(x, dout, 2), reference) == agrees
+
+
+@pytest.mark.parametrize(
+    ("name", "step", "message"), PLANTED_OPTIMIZERS, ids=lambda v: getattr(v, "__name__", v)
+)
+def test_planted_optimizer_bug_is_caught_by_the_trajectory(name, step, message):
+    spec = dataclasses.replace(next(o for o in registry.all_optimizers() if o.name == name), step=step)
+    hparams = {"lr": 0.1}
+    if name == "sgd":
+        hparams["momentum"] = 0.9
+    with pytest.raises(AssertionError, match=message):
+        check_trajectory(spec, np.ones(4), [np.full(4, 0.5), np.full(4, -1.5), np.full(4, 2.0)], hparams)
