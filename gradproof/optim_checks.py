@@ -14,7 +14,8 @@ def _describe(param, grads, hparams) -> str:
 
 
 def init_state(spec: OptimizerSpec, param, hparams):
-    return spec.init(param, **{name: hparams[name] for name in spec.init_hparams})
+    """``spec.init`` with the hyperparameters it takes; those not given keep their defaults."""
+    return spec.init(param, **{name: hparams[name] for name in spec.init_hparams if name in hparams})
 
 
 def check_trajectory(spec: OptimizerSpec, param, grads, hparams, context: str = "") -> None:
