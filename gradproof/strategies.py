@@ -24,6 +24,19 @@ KINK_MARGIN = 1e-3
 finite-difference step (1e-6), so a central difference never straddles one."""
 
 
+def margin_after_sums(margin: float = KINK_MARGIN, *, scale: float = 4 * BOUND) -> float:
+    """``margin`` widened by the rounding of a few additions of numbers up to ``scale``.
+
+    A value placed relative to another (``target = pred + offset``) sits ``|offset|`` from it only up
+    to rounding: 1.0 + 0.001 is 0.00099999999999989 from 1.0. Draw offsets ``away_from`` the kink by
+    this much to keep the full margin after the sum.
+
+    >>> margin_after_sums(1e-3) > 1e-3
+    True
+    """
+    return margin + 16 * float(np.spacing(scale))
+
+
 def floats(*, min_value: float = -BOUND, max_value: float = BOUND) -> st.SearchStrategy[float]:
     """Finite, non-subnormal float64 scalars in ``[min_value, max_value]``.
 

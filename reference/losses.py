@@ -444,7 +444,7 @@ def multi_margin_loss_examples(draw):
     n, c = batch_and_classes(draw)
     y = labels(draw, n, c)
     true_scores = draw(gs.arrays((n,)))
-    margins = draw(gs.arrays((n, c), elements=gs.away_from((0.0,))))
+    margins = draw(gs.arrays((n, c), elements=gs.away_from((0.0,), margin=gs.margin_after_sums())))
     x = true_scores[:, None] - 1.0 + margins
     x[np.arange(n), y] = true_scores
     return Example(inputs={"x": x, "y": y}, hparams={"reduction": reductions(draw)})

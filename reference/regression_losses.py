@@ -195,7 +195,7 @@ def l1_loss_examples(draw):
     """Targets a margin away from the predictions: :math:`|x|` has its kink at 0."""
     shape = draw(gs.shapes(min_dims=1, max_dims=3))
     pred = draw(gs.arrays(shape))
-    offset = draw(gs.arrays(shape, elements=gs.away_from((0.0,))))
+    offset = draw(gs.arrays(shape, elements=gs.away_from((0.0,), margin=gs.margin_after_sums())))
     return Example(
         inputs={"pred": pred, "target": pred + offset},
         hparams={"reduction": draw(st.sampled_from(REDUCTIONS))},

@@ -72,7 +72,7 @@ def test_op_tests_are_parametrised_by_name_and_failures_say_how_to_reproduce(pyt
     result.assert_outcomes(passed=1, failed=1)
     output = result.stdout.str()
     expected_in_order = [
-        "ops: affine, ",
+        " ops: add, affine, ",
         "test_ops.py::test_property[affine] PASSED",
         "test_ops.py::test_property[sigmoid] FAILED",
         "gradproof: reproduce",
