@@ -137,6 +137,14 @@ def check_gradients(
             if abs(slopes.central - analytic) > allowed:
                 if size <= LOCALISE_MAX_SIZE:
                     _full_check(spec, name, grad, g, g0, example, text)
+                if slopes.kinked(tol):
+                    raise KinkCrossed(
+                        f"{spec.name} d{name}: kink crossed along a random direction u, not a wrong "
+                        f"gradient: the central slope {float(slopes.central):.6g} disagrees with both "
+                        f"one-sided slopes (behind {float(slopes.behind):.6g}, "
+                        f"ahead {float(slopes.ahead):.6g}); "
+                        f"{name} has {size} elements, too many to say which one sits on the kink\n{text}"
+                    )
                 raise AssertionError(
                     f"{spec.name} d{name}: backward disagrees with finite differences along a random "
                     f"direction u: <d{name}, u> = {analytic:.10g}, slope of the forward along u = "

@@ -144,3 +144,14 @@ def test_correct_op_passes_the_full_check_on_a_larger_input():
     check_gradients(registry.get("relu"), Example(inputs={"x": x}), seed=0, full=True)
     out, _ = relu_forward(x)
     assert out.shape == x.shape
+
+
+def test_kink_on_an_input_too_large_to_localise_is_still_reported_as_a_kink(monkeypatch):
+    import gradproof.checks as checks
+
+    monkeypatch.setattr(checks, "LOCALISE_MAX_SIZE", 0)  # as if 10x10 were too large to localise
+    x = np.full((10, 10), 0.5)
+    x[7, 9] = 1e-9  # inside the step along any direction
+    spec = dataclasses.replace(registry.get("relu"), kink_distance=None)
+    with pytest.raises(KinkCrossed, match="relu dx: kink crossed along a random direction u"):
+        check_gradients(spec, Example(inputs={"x": x}), seed=0, full=False)
