@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gradproof import checks
@@ -25,10 +25,10 @@ SEARCH = settings(
 )
 
 
-def search(check: str, spec) -> None:
-    """Run ``check`` on up to 200 derandomised examples of ``spec``; raise the shrunk failure."""
+def search(check: str, spec, *, shrink: bool = True) -> None:
+    """Run ``check`` on up to 200 derandomised examples of ``spec``; raise the (shrunk) failure."""
 
-    @SEARCH
+    @settings(SEARCH, **({} if shrink else {"phases": [Phase.explicit, Phase.reuse, Phase.generate]}))
     @given(data=st.data())
     def run(data):
         example = data.draw(spec.examples)
