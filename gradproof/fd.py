@@ -37,26 +37,51 @@ truncation and rounding errors balance."""
 Scalar = Callable[[Mapping[str, np.ndarray]], float]
 
 
-def scalarize(forward: Callable, inputs: Mapping[str, np.ndarray], hparams: Mapping, cotangent) -> Scalar:
+class Scalarized:
+    r"""The scalar :math:`g(x) = \langle v, f(x) \rangle` of a forward around fixed inputs.
+
+    ``g(replaced)`` evaluates it at one point; ``g.many([replaced, ...])`` at several, in one batch
+    when the forward offers one (a ``many`` attribute taking a list of ``(args, hparams)`` and
+    returning a list of ``(out, cache)``, as a candidate's forward does, to send one request to its
+    process instead of one per point).
+    """
+
+    def __init__(self, forward: Callable, inputs: Mapping[str, np.ndarray], hparams: Mapping, cotangent):
+        self.forward, self.inputs, self.hparams = forward, inputs, hparams
+        self.cotangent = np.asarray(cotangent, dtype=np.float64)
+
+    def _args(self, replaced: Mapping[str, np.ndarray]) -> list:
+        args = []
+        for name, value in self.inputs.items():
+            value = replaced.get(name, value)
+            if np.issubdtype(value.dtype, np.floating):
+                value = value.astype(np.float64)
+            args.append(value)
+        return args
+
+    def _value(self, out) -> float:
+        return float(np.sum(self.cotangent * np.asarray(out, dtype=np.float64)))
+
+    def __call__(self, replaced: Mapping[str, np.ndarray]) -> float:
+        out, _ = self.forward(*self._args(replaced), **self.hparams)
+        return self._value(out)
+
+    def many(self, points: list[Mapping[str, np.ndarray]]) -> list[float]:
+        batch = getattr(self.forward, "many", None)
+        if batch is None:
+            return [self(replaced) for replaced in points]
+        results = batch([(self._args(replaced), self.hparams) for replaced in points])
+        return [self._value(out) for out, _ in results]
+
+
+def scalarize(forward: Callable, inputs: Mapping[str, np.ndarray], hparams: Mapping, cotangent) -> Scalarized:
     r"""The scalar :math:`g(x) = \langle v, f(x) \rangle` of ``forward`` around ``inputs``.
 
     The returned function takes a mapping of replaced inputs (the rest stay as in ``inputs``),
     promotes floating inputs to float64 and sums in float64, so the differences are taken in
     float64 whatever the dtype under test.
     """
-    cotangent = np.asarray(cotangent, dtype=np.float64)
-
-    def g(replaced: Mapping[str, np.ndarray]) -> float:
-        args = []
-        for name, value in inputs.items():
-            value = replaced.get(name, value)
-            if np.issubdtype(value.dtype, np.floating):
-                value = value.astype(np.float64)
-            args.append(value)
-        out, _ = forward(*args, **hparams)
-        return float(np.sum(cotangent * np.asarray(out, dtype=np.float64)))
-
-    return g
+    return Scalarized(forward, inputs, hparams, cotangent)
 
 
 @dataclass(frozen=True)
@@ -78,8 +103,7 @@ def directional_slopes(
 ) -> Slopes:
     """Slopes of ``g`` along ``direction`` in input ``name``; ``g0`` is ``g`` at the unperturbed point."""
     x = inputs[name].astype(np.float64)
-    g_plus = g({name: x + eps * direction})
-    g_minus = g({name: x - eps * direction})
+    g_plus, g_minus = _many(g, [{name: x + eps * direction}, {name: x - eps * direction}])
     return Slopes(
         central=np.float64((g_plus - g_minus) / (2 * eps)),
         ahead=np.float64((g_plus - g0) / eps),
@@ -92,17 +116,21 @@ def elementwise_slopes(
 ) -> Slopes:
     """Slopes of ``g`` along every coordinate axis of input ``name``: the full numerical gradient."""
     x = inputs[name].astype(np.float64)
-    central, ahead, behind = (np.empty_like(x) for _ in range(3))
+    points = []
     for index in np.ndindex(x.shape):
-        bumped = x.copy()
-        bumped[index] = x[index] + eps
-        g_plus = g({name: bumped})
-        bumped[index] = x[index] - eps
-        g_minus = g({name: bumped})
-        central[index] = (g_plus - g_minus) / (2 * eps)
-        ahead[index] = (g_plus - g0) / eps
-        behind[index] = (g0 - g_minus) / eps
-    return Slopes(central, ahead, behind)
+        for step in (eps, -eps):
+            bumped = x.copy()
+            bumped[index] = x[index] + step
+            points.append({name: bumped})
+    values = np.array(_many(g, points), dtype=np.float64).reshape(*x.shape, 2)
+    g_plus, g_minus = values[..., 0], values[..., 1]
+    return Slopes((g_plus - g_minus) / (2 * eps), (g_plus - g0) / eps, (g0 - g_minus) / eps)
+
+
+def _many(g: Scalar, points: list) -> list[float]:
+    """``g`` at every point, batched when ``g`` can batch (a plain function is called per point)."""
+    many = getattr(g, "many", None)
+    return many(points) if many is not None else [g(point) for point in points]
 
 
 def random_direction(rng: np.random.Generator, shape) -> np.ndarray:

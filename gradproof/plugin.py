@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 import tomllib
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -72,6 +74,64 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.load_profile(default)
 
 
+GRADING_KEY = pytest.StashKey["object"]()
+CANDIDATE_FIXTURES = ("candidate_worker", "graded_op", "graded_optimizer")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradproof", "gradproof: grading candidates")
+    group.addoption(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="PATH_OR_MODULE",
+        help="grade this candidate (a .py file or an importable module; repeatable). Without it, every "
+        "file of candidates/ and every installed gradproof.candidates entry point is graded.",
+    )
+    group.addoption(
+        "--candidate-api",
+        choices=("native", "cs231n", "coursera"),
+        default=None,
+        help="the API the candidates are written to (default: detected from the names each defines)",
+    )
+    group.addoption(
+        "--candidate-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit of one call into a candidate (default 5)",
+    )
+    group.addoption(
+        "--grade-json", default=None, metavar="PATH", help="write a Gradescope results.json here"
+    )
+    group.addoption(
+        "--points", default=None, metavar="FILE", help="a TOML file with a [points] table: op name -> points"
+    )
+
+
+def _grading(config: pytest.Config):
+    """The run's candidates and what each is graded on, built on first use (workers start here)."""
+    grading = config.stash.get(GRADING_KEY, None)
+    if grading is None:
+        from gradproof import candidate as candidates
+        from gradproof.report import Grading, load_points
+
+        given = config.getoption("--candidate")
+        found = (
+            candidates.unique_names([candidates.from_spec(text) for text in given])
+            if given
+            else candidates.discover(Path(config.rootpath) / "candidates")
+        )
+        timeout = config.getoption("--candidate-timeout") or candidates.DEFAULT_TIMEOUT
+        grading = Grading(found, config.getoption("--candidate-api"), timeout, load_points(config.getoption("--points")))
+        config.stash[GRADING_KEY] = grading
+        config.stash[START_KEY] = time.monotonic()
+    return grading
+
+
+START_KEY = pytest.StashKey[float]()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     specs = registry.all_specs()
     optimizers = registry.all_optimizers()
@@ -91,12 +151,58 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "optimizer_spec" in metafunc.fixturenames:
         optimizers = registry.all_optimizers()
         metafunc.parametrize("optimizer_spec", optimizers, ids=[spec.name for spec in optimizers])
+    if "candidate_worker" in metafunc.fixturenames:
+        grades = _grading(metafunc.config).grades
+        metafunc.parametrize(
+            "candidate_worker", [g.worker for g in grades], ids=[g.candidate.name for g in grades]
+        )
+    for name, units in (("graded_op", "graded_ops"), ("graded_optimizer", "graded_optimizers")):
+        if name in metafunc.fixturenames:
+            graded = getattr(_grading(metafunc.config), units)
+            if metafunc.function.__name__ in ("test_backward", "test_backward_matches_own_forward"):
+                graded = [g for g in graded if g.binding.backward is not None]
+            metafunc.parametrize(name, graded, ids=[g.id for g in graded])
+
+
+def _is_candidate_test(item: pytest.Item) -> bool:
+    return any(name in getattr(item, "fixturenames", ()) for name in CANDIDATE_FIXTURES)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `--candidate` asks for a grade: the reference's own properties are not the student's business.
+    # A grading test with nothing to grade (no candidate defines an optimizer) is dropped, not
+    # reported as an empty parameter set.
+    only_candidates = bool(config.getoption("--candidate"))
+    keep, drop = [], []
+    for item in items:
+        if _is_candidate_test(item):
+            empty = _candidate_unit(item) == (None, None)
+            (drop if empty else keep).append(item)
+        else:
+            (drop if only_candidates else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _candidate_unit(item: pytest.Item):
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for key in CANDIDATE_FIXTURES:
+        value = params.get(key)
+        if value is not None and hasattr(value, "candidate"):
+            if key == "candidate_worker":
+                return value.candidate, "import"
+            return value.candidate, getattr(value.binding, "op", None) or value.binding.name
+    return None, None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     names = getattr(item, "fixturenames", ())
+    candidate, unit = _candidate_unit(item)
+    if candidate is not None and (report.when == "call" or report.failed):
+        _record(item, report, call, candidate, unit)
     if report.failed and call.when == "call" and ("op_spec" in names or "optimizer_spec" in names):
         profile = settings.get_current_profile_name()
         command = f"pytest {shlex.quote(item.nodeid)} --hypothesis-profile {profile}"
@@ -108,3 +214,58 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             )
         )
     return report
+
+
+def _reproduce_candidate(item: pytest.Item, candidate) -> str:
+    config = item.config
+    parts = ["pytest", shlex.quote(item.nodeid), "--candidate", shlex.quote(candidate.target)]
+    if config.getoption("--candidate-api"):
+        parts += ["--candidate-api", config.getoption("--candidate-api")]
+    return " ".join(parts)
+
+
+def _record(item: pytest.Item, report, call, candidate, unit) -> None:
+    from gradproof.report import CHECK_NAMES, Outcome
+
+    grading = item.config.stash.get(GRADING_KEY, None)
+    if grading is None:
+        return
+    check = CHECK_NAMES.get(getattr(item, "originalname", item.name), item.name)
+    reason, output = "", ""
+    if report.failed:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        text = str(exc) if exc is not None else str(report.longrepr)
+        reason = next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        output = f"{text}\n\nreproduce: {_reproduce_candidate(item, candidate)}"
+        report.sections.append(("gradproof: reproduce", _reproduce_candidate(item, candidate)))
+    grading.record(candidate.name, unit, Outcome(check, report.passed, reason, output, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    grading = config.stash.get(GRADING_KEY, None)
+    if grading is None or not grading.grades:
+        return
+    markup = terminalreporter.isatty
+    terminalreporter.section("gradproof grade")
+    for text, style in grading.table(markup):
+        terminalreporter.write_line(text, **{k: v for k, v in style.items() if v})
+    path = config.getoption("--grade-json")
+    if path:
+        terminalreporter.write_line(f"Gradescope results written to {path}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    # Also on an interrupted run: the grade of what ran is written.
+    config = session.config
+    grading = config.stash.get(GRADING_KEY, None)
+    path = config.getoption("--grade-json", None)
+    if path and grading is not None:
+        grading.write_gradescope(path, time.monotonic() - config.stash.get(START_KEY, time.monotonic()))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    grading = config.stash.get(GRADING_KEY, None)
+    if grading is not None:
+        grading.close()

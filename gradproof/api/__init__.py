@@ -1,0 +1,215 @@
+"""Adapters from the APIs students write to the ops gradproof checks.
+
+An API (``native``, ``cs231n``, ``coursera``) is a list of :class:`Binding`: for one op, which
+functions of the candidate implement it, how to call them, and what they return. The same binding
+calls the candidate (in its worker process) and the API's oracle, a module implementing the
+convention exactly over the NumPy reference (``reference.conventions``), so every check compares
+like with like, and every message is in the candidate's own terms: its argument names, its layout.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradproof.candidate import CandidateError
+
+APIS = ("native", "cs231n", "coursera")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of one function of the candidate (or oracle)."""
+
+    fn: str
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    store: tuple[int, ...] = ()
+    """Positions of a returned tuple to keep where the function ran (caches)."""
+    return_args: bool = False
+    """Send back the arguments after the call (to see what it did to a parameter dict)."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one op of an API is called.
+
+    Attributes
+    ----------
+    op : str
+        The op's name in test ids and the grade table.
+    functions : tuple of str
+        The functions of the candidate it needs: the forward first.
+    examples : hypothesis strategy of Example
+        Inputs in the API's own terms (names, layout, parameter keys).
+    differentiable : tuple of str
+    reference : str or None
+        The registered op it is graded like: its tolerances and kink distance apply.
+    forward_call : callable
+        ``forward_call(arrays, hparams) -> Call``.
+    forward_result : callable
+        ``forward_result(value, args_after, hparams) -> (out, cache, extras)``; ``extras`` maps a
+        quantity (``running_mean``, ...) to the array the call left behind. Raises
+        :class:`CandidateError` on a malformed return value.
+    backward : callable or None
+        ``backward(invoke, dout, cache) -> grads``, calling the candidate through ``invoke(Call)``;
+        None for an op with a forward only (``zero_pad``), graded on its forward and contracts.
+    to_reference : callable, optional
+        ``to_reference(example) -> Example`` of the reference op, for its kink distance.
+    note : str
+        What the adapter assumed, said in the report.
+    """
+
+    op: str
+    functions: tuple[str, ...]
+    examples: Any
+    differentiable: tuple[str, ...]
+    reference: str | None
+    forward_call: Callable[[tuple, dict], Call]
+    forward_result: Callable[[Any, Any, dict], tuple]
+    backward: Callable[[Callable, np.ndarray, Any], Any] | None
+    to_reference: Callable | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class OptimizerBinding:
+    """An optimizer of an API: ``fn(w, dw, config) -> (next_w, config)`` style update rules.
+
+    ``configs`` draws the hyperparameters put in the first call's config; ``state`` names the keys
+    the update keeps in the config, compared after every step.
+    """
+
+    name: str
+    fn: str
+    configs: Any
+    state: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Api:
+    name: str
+    bindings: tuple[Binding, ...]
+    optimizers: tuple[OptimizerBinding, ...]
+    oracle: str | Callable[[], Any]
+    """Module implementing the convention over the reference (its name, or a function making it)."""
+
+    def oracle_module(self):
+        return importlib.import_module(self.oracle) if isinstance(self.oracle, str) else self.oracle()
+
+    def implemented(self, names) -> tuple[list[Binding], list[Binding]]:
+        """The bindings ``names`` implements, and the rest. A binding counts as implemented when the
+        candidate defines one of its functions that no other binding uses (``batchnorm_backward_alt``
+        shares ``batchnorm_forward`` with ``batchnorm``, and needs its own backward to count)."""
+        names = set(names)
+        uses: dict[str, int] = {}
+        for b in self.bindings:
+            for fn in b.functions:
+                uses[fn] = uses.get(fn, 0) + 1
+        have, missing = [], []
+        for b in self.bindings:
+            own = {fn for fn in b.functions if uses[fn] == 1} or set(b.functions)
+            (have if names & own else missing).append(b)
+        return have, missing
+
+    def implemented_optimizers(self, names) -> tuple[list[OptimizerBinding], list[OptimizerBinding]]:
+        names = set(names)
+        have = [o for o in self.optimizers if o.fn in names]
+        return have, [o for o in self.optimizers if o.fn not in names]
+
+    def score(self, names) -> int:
+        """How many of this API's functions ``names`` defines (to detect the API)."""
+        names = set(names)
+        functions = {fn for b in self.bindings for fn in b.functions} | {o.fn for o in self.optimizers}
+        return len(functions & names)
+
+
+def get_api(name: str) -> Api:
+    if name not in APIS:
+        raise ValueError(f"unknown candidate API {name!r}; choose one of {', '.join(APIS)}")
+    return importlib.import_module(f"gradproof.api.{name}").api()
+
+
+def detect(names) -> Api:
+    """The API whose function names the candidate defines most of (native on a tie)."""
+    apis = [get_api(name) for name in APIS]
+    return max(apis, key=lambda api: (api.score(names), api.name == "native"))
+
+
+# -- helpers for writing bindings -------------------------------------------------------------------
+
+
+def expect_tuple(value, length: int, what: str, names: str) -> tuple:
+    """``value`` as a tuple of ``length``, or a CandidateError that says what came back instead."""
+    if isinstance(value, (tuple, list)) and len(value) == length:
+        return tuple(value)
+    if isinstance(value, (tuple, list)):
+        got = f"a {type(value).__name__} of {len(value)} values"
+    elif value is None:
+        got = "None (is it still a stub, or did it forget to return?)"
+    else:
+        got = f"a {type(value).__name__}"
+    raise CandidateError(f"{what} returned {got}, expected {length} values ({names})")
+
+
+def expect_dict(value, what: str) -> dict:
+    if isinstance(value, dict):
+        return value
+    raise CandidateError(f"{what} returned a {type(value).__name__} as its config, expected a dict")
+
+
+def layer(
+    op: str,
+    forward_fn: str,
+    backward_fn: str,
+    examples,
+    differentiable: tuple[str, ...],
+    reference: str,
+    *,
+    args: Callable[[tuple, dict], tuple] = lambda arrays, hparams: (*arrays,),
+    kwargs: Callable[[tuple, dict], dict] = lambda arrays, hparams: {},
+    extras: Callable[[list, dict], dict] | None = None,
+    backward_kwargs: dict | None = None,
+    to_reference: Callable | None = None,
+    note: str = "",
+) -> Binding:
+    """The common shape: ``forward(...) -> (out, cache)`` and ``backward(dout, cache) -> grads``.
+
+    ``args``/``kwargs`` build the forward's arguments from the example's arrays and hyperparameters;
+    ``extras(args_after, hparams)`` reads quantities the forward leaves in its arguments.
+    """
+    grads = ", ".join(f"d{name}" for name in differentiable)
+
+    def forward_call(arrays, hparams):
+        return Call(
+            forward_fn, args(arrays, hparams), kwargs(arrays, hparams), store=(1,), return_args=extras is not None
+        )
+
+    def forward_result(value, args_after, hparams):
+        out, cache = expect_tuple(value, 2, forward_fn, "out, cache")
+        found = extras(args_after, hparams) if extras is not None else {}
+        return out, cache, found
+
+    def backward(invoke, dout, cache):
+        value = invoke(Call(backward_fn, (dout, cache), dict(backward_kwargs or {})))
+        if len(differentiable) == 1:
+            return value
+        return expect_tuple(value, len(differentiable), backward_fn, grads)
+
+    return Binding(
+        op,
+        (forward_fn, backward_fn),
+        examples,
+        differentiable,
+        reference,
+        forward_call,
+        forward_result,
+        backward,
+        to_reference,
+        note,
+    )

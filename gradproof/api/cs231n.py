@@ -1,0 +1,266 @@
+"""The cs231n API: Stanford CS231n assignment 2's ``layers.py`` and ``optim.py``.
+
+Examples stay inside what the assignment's template promises: conv and pool sizes for which
+``(H + 2 * pad - HH) % stride == 0`` (the template asserts it), distinct values under a max-pool
+window (ties are a convention, not a gradient), batches of at least two for batch norm in train
+mode. The oracle is :mod:`reference.conventions.cs231n`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gradproof import registry
+from gradproof import strategies as gs
+from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, layer
+from gradproof.registry import Example
+
+EPSILONS = (1e-5, 1e-3)
+
+
+def _dims(draw, low=1, high=4):
+    return draw(st.integers(low, high))
+
+
+@st.composite
+def affine_examples(draw):
+    n, m = _dims(draw), _dims(draw, 1, 5)
+    trailing = draw(gs.shapes(min_dims=1, max_dims=3))
+    d = int(np.prod(trailing))
+    return Example(
+        {"x": draw(gs.arrays((n, *trailing))), "w": draw(gs.arrays((d, m))), "b": draw(gs.arrays((m,)))}
+    )
+
+
+@st.composite
+def relu_examples(draw):
+    shape = draw(gs.shapes(min_dims=1, max_dims=4))
+    return Example({"x": draw(gs.arrays(shape, elements=gs.away_from((0.0,))))})
+
+
+def _bn_example(draw, spatial: bool) -> Example:
+    c = _dims(draw, 1, 4)
+    mode = draw(st.sampled_from(["train", "test"]))
+    hw = (_dims(draw, 1, 3), _dims(draw, 1, 3)) if spatial else ()
+    smallest = 2 if mode == "train" and not any(s > 1 for s in hw) else 1
+    x = draw(gs.arrays((draw(st.integers(smallest, 4)), c, *hw)))
+    return Example(
+        {
+            "x": x,
+            "gamma": draw(gs.arrays((c,))),
+            "beta": draw(gs.arrays((c,))),
+            "running_mean": draw(gs.arrays((c,))),
+            "running_var": draw(gs.arrays((c,), elements=gs.floats(min_value=0.1, max_value=4.0))),
+        },
+        {"mode": mode, "momentum": draw(gs.floats(min_value=0.0, max_value=1.0)), "eps": draw(st.sampled_from(EPSILONS))},
+    )
+
+
+@st.composite
+def batchnorm_examples(draw, spatial=False):
+    return _bn_example(draw, spatial)
+
+
+@st.composite
+def layernorm_examples(draw):
+    n, d = _dims(draw), _dims(draw, 2, 5)
+    return Example(
+        {"x": draw(gs.arrays((n, d))), "gamma": draw(gs.arrays((d,))), "beta": draw(gs.arrays((d,)))},
+        {"eps": draw(st.sampled_from(EPSILONS))},
+    )
+
+
+@st.composite
+def groupnorm_examples(draw):
+    groups, per_group = _dims(draw, 1, 3), _dims(draw, 1, 3)
+    c = groups * per_group
+    hw = draw(st.sampled_from([(2, 2), (1, 3), (2, 3)] + ([(1, 1)] if per_group > 1 else [])))
+    return Example(
+        {
+            "x": draw(gs.arrays((_dims(draw, 1, 3), c, *hw))),
+            "gamma": draw(gs.arrays((1, c, 1, 1))),
+            "beta": draw(gs.arrays((1, c, 1, 1))),
+        },
+        {"G": groups, "eps": draw(st.sampled_from(EPSILONS))},
+    )
+
+
+@st.composite
+def conv_examples(draw):
+    n, c, f = _dims(draw, 1, 2), _dims(draw, 1, 3), _dims(draw, 1, 3)
+    hh, ww = _dims(draw, 1, 3), _dims(draw, 1, 3)
+    stride, pad = _dims(draw, 1, 2), draw(st.integers(0, 2))
+    # Sides with (H + 2 pad - HH) divisible by the stride, as the template asserts, and at least 1.
+    def side(kernel):
+        fewest = max(0, -(-(1 - kernel + 2 * pad) // stride))
+        return kernel - 2 * pad + stride * draw(st.integers(fewest, fewest + 3))
+
+    h, w = side(hh), side(ww)
+    return Example(
+        {"x": draw(gs.arrays((n, c, h, w))), "w": draw(gs.arrays((f, c, hh, ww))), "b": draw(gs.arrays((f,)))},
+        {"stride": stride, "pad": pad},
+    )
+
+
+@st.composite
+def max_pool_examples(draw):
+    ph, pw, stride = _dims(draw, 1, 3), _dims(draw, 1, 3), _dims(draw, 1, 3)
+    h, w = ph + stride * draw(st.integers(0, 2)), pw + stride * draw(st.integers(0, 2))
+    x = draw(gs.distinct_values((_dims(draw, 1, 2), _dims(draw, 1, 3), h, w)))
+    return Example({"x": x}, {"pool_height": ph, "pool_width": pw, "stride": stride})
+
+
+@st.composite
+def softmax_loss_examples(draw):
+    n, c = _dims(draw, 1, 5), _dims(draw, 1, 6)
+    return Example(
+        {
+            "x": draw(gs.arrays((n, c), elements=gs.floats(min_value=-10.0, max_value=10.0))),
+            "y": draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1))),
+        }
+    )
+
+
+def svm_loss_examples():
+    # The reference's hinge examples keep every margin away from the kink; the reduction is the mean.
+    return registry.get("multi_margin_loss").examples.map(lambda ex: Example(dict(ex.inputs)))
+
+
+def _with(hparams: dict):
+    return lambda example: Example(dict(example.inputs), {**example.hparams, **hparams})
+
+
+def _bn_param(arrays, hparams):
+    x, gamma, beta, running_mean, running_var = arrays
+    param = {"mode": hparams["mode"], "eps": hparams["eps"], "momentum": hparams["momentum"]}
+    param["running_mean"], param["running_var"] = running_mean.copy(), running_var.copy()
+    return (x, gamma, beta, param)
+
+
+def _running(args_after, hparams):
+    param = args_after[3] if isinstance(args_after, list) and len(args_after) == 4 else {}
+    if not isinstance(param, dict):
+        return {}
+    return {key: param[key] for key in ("running_mean", "running_var") if key in param}
+
+
+def _loss(op: str, fn: str, examples, reference: str, to_reference) -> Binding:
+    """``fn(x, y) -> (loss, dx)``: the forward and the gradient in one call, for an upstream 1."""
+
+    def forward_result(value, args_after, hparams):
+        loss, dx = expect_tuple(value, 2, fn, "loss, dx")
+        return np.asarray(loss) if isinstance(loss, (int, float, np.generic)) else loss, dx, {}
+
+    def backward(invoke, dout, dx):
+        if not isinstance(dx, np.ndarray):
+            return dx
+        return np.asarray(dout) * dx
+
+    return Binding(
+        op,
+        (fn,),
+        examples,
+        ("x",),
+        reference,
+        lambda arrays, hparams: Call(fn, tuple(arrays)),
+        forward_result,
+        backward,
+        to_reference,
+    )
+
+
+def _bindings() -> tuple[Binding, ...]:
+    bn_reference = lambda ex: Example(  # noqa: E731
+        dict(ex.inputs), {"training": ex.hparams["mode"] == "train", "eps": ex.hparams["eps"], "momentum": 0.1}
+    )
+    return (
+        layer("affine", "affine_forward", "affine_backward", affine_examples(), ("x", "w", "b"), "affine"),
+        layer("relu", "relu_forward", "relu_backward", relu_examples(), ("x",), "relu"),
+        layer(
+            "batchnorm", "batchnorm_forward", "batchnorm_backward", batchnorm_examples(), ("x", "gamma", "beta"),
+            "batch_norm", args=_bn_param, extras=_running, to_reference=bn_reference,
+        ),
+        layer(
+            "batchnorm_alt", "batchnorm_forward", "batchnorm_backward_alt", batchnorm_examples(),
+            ("x", "gamma", "beta"), "batch_norm", args=_bn_param, extras=_running, to_reference=bn_reference,
+        ),
+        layer(
+            "spatial_batchnorm", "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+            batchnorm_examples(spatial=True), ("x", "gamma", "beta"), "batch_norm", args=_bn_param,
+            extras=_running, to_reference=bn_reference,
+        ),
+        layer(
+            "layernorm", "layernorm_forward", "layernorm_backward", layernorm_examples(), ("x", "gamma", "beta"),
+            "layer_norm", args=lambda a, h: (*a, {"eps": h["eps"]}),
+        ),
+        layer(
+            "spatial_groupnorm", "spatial_groupnorm_forward", "spatial_groupnorm_backward", groupnorm_examples(),
+            ("x", "gamma", "beta"), "group_norm", args=lambda a, h: (*a, h["G"], {"eps": h["eps"]}),
+        ),
+        layer(
+            "conv2d", "conv_forward_naive", "conv_backward_naive", conv_examples(), ("x", "w", "b"), "conv2d",
+            args=lambda a, h: (*a, {"stride": h["stride"], "pad": h["pad"]}),
+        ),
+        layer(
+            "max_pool2d", "max_pool_forward_naive", "max_pool_backward_naive", max_pool_examples(), ("x",),
+            "max_pool2d", args=lambda a, h: (*a, dict(h)),
+            to_reference=lambda ex: Example(
+                dict(ex.inputs),
+                {"kernel_size": (ex.hparams["pool_height"], ex.hparams["pool_width"]), "stride": ex.hparams["stride"]},
+            ),
+        ),
+        _loss("svm_loss", "svm_loss", svm_loss_examples(), "multi_margin_loss", _with({"reduction": "mean"})),
+        _loss(
+            "softmax_loss", "softmax_loss", softmax_loss_examples(), "softmax_cross_entropy",
+            _with({"reduction": "mean"}),
+        ),
+    )
+
+
+def _rate(low=1e-4, high=1e-1):
+    return gs.floats(min_value=low, max_value=high)
+
+
+def _optimizers() -> tuple[OptimizerBinding, ...]:
+    return (
+        OptimizerBinding("sgd", "sgd", st.fixed_dictionaries({}, optional={"learning_rate": _rate()}), ()),
+        OptimizerBinding(
+            "sgd_momentum",
+            "sgd_momentum",
+            st.fixed_dictionaries({}, optional={"learning_rate": _rate(), "momentum": gs.floats(min_value=0.0, max_value=0.99)}),
+            ("velocity",),
+        ),
+        OptimizerBinding(
+            "rmsprop",
+            "rmsprop",
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "learning_rate": _rate(),
+                    "decay_rate": gs.floats(min_value=0.5, max_value=0.999),
+                    "epsilon": st.sampled_from([1e-8, 1e-4]),
+                },
+            ),
+            ("cache",),
+        ),
+        OptimizerBinding(
+            "adam",
+            "adam",
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "learning_rate": _rate(),
+                    "beta1": gs.floats(min_value=0.0, max_value=0.99),
+                    "beta2": gs.floats(min_value=0.5, max_value=0.9999),
+                    "epsilon": st.sampled_from([1e-8, 1e-4]),
+                },
+            ),
+            ("m", "v", "t"),
+        ),
+    )
+
+
+def api() -> Api:
+    return Api("cs231n", _bindings(), _optimizers(), "reference.conventions.cs231n")

@@ -1,0 +1,269 @@
+"""Candidates (implementations to grade), and the worker process each one runs in.
+
+A candidate is a Python file or an importable module. Its code never runs in the grading process:
+:class:`Worker` spawns ``python -m gradproof.worker`` (a fresh interpreter, not a fork), which
+imports the candidate and evaluates the calls sent to it. A call that raises, hangs past its
+timeout, or kills the worker comes back as a :class:`CandidateError` that says which; a dead worker
+is restarted on the next call.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gradproof import wire
+
+ENTRY_POINT_GROUP = "gradproof.candidates"
+DEFAULT_TIMEOUT = 5.0
+"""Seconds a single call may take; a batch of n calls gets n times as long."""
+IMPORT_TIMEOUT = 60.0
+"""Seconds the candidate's import may take (importing torch alone takes several)."""
+STDERR_LINES = 15
+
+
+class CandidateError(AssertionError):
+    """A call into the candidate failed: it raised, timed out, or its process died."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file (``kind="path"``) or an importable module (``kind="module"``) to grade."""
+
+    name: str
+    kind: str
+    target: str
+
+    def __str__(self) -> str:
+        return self.target
+
+
+def _safe_name(text: str) -> str:
+    name = re.sub(r"\W", "_", text).strip("_") or "candidate"
+    return name if not name[0].isdigit() else f"c_{name}"
+
+
+def from_spec(text: str) -> Candidate:
+    """A candidate from what a user typed: a path to a ``.py`` file, or a dotted module name."""
+    path = Path(text)
+    if text.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"candidate {text}: no such file")
+        return Candidate(name=_safe_name(path.stem), kind="path", target=str(path.resolve()))
+    return Candidate(name=_safe_name(text.rpartition(".")[2]), kind="module", target=text)
+
+
+def discover(directory: Path) -> list[Candidate]:
+    """Every ``.py`` file of ``directory`` not starting with ``_``, and every installed candidate."""
+    found = []
+    if directory.is_dir():
+        found += [from_spec(str(path)) for path in sorted(directory.glob("*.py")) if not path.name.startswith("_")]
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.append(Candidate(name=_safe_name(entry_point.name), kind="module", target=entry_point.value))
+    return unique_names(found)
+
+
+def unique_names(candidates: list[Candidate]) -> list[Candidate]:
+    """The same candidates, a suffix added to repeated names so that test ids stay distinct."""
+    seen: dict[str, int] = {}
+    result = []
+    for candidate in candidates:
+        count = seen.get(candidate.name, 0)
+        seen[candidate.name] = count + 1
+        if count:
+            candidate = Candidate(f"{candidate.name}_{count + 1}", candidate.kind, candidate.target)
+        result.append(candidate)
+    return result
+
+
+@dataclass
+class Reply:
+    value: object
+    args: list | None = None
+
+
+@dataclass
+class Worker:
+    """The process of one candidate. ``names`` are the callables it defines (after :meth:`start`)."""
+
+    candidate: Candidate
+    timeout: float = DEFAULT_TIMEOUT
+    names: frozenset[str] = frozenset()
+    defined: frozenset[str] = frozenset()
+    """The callables the candidate's own code defines (not those it imports)."""
+    load_error: str | None = None
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+    _log: object = field(default=None, repr=False)
+    _home: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    # -- process -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the worker and import the candidate; sets ``names`` or ``load_error``."""
+        self.stop()
+        # The candidate runs in an empty directory of its own: files it writes land there.
+        self._home = tempfile.TemporaryDirectory(prefix=f"gradproof-{self.candidate.name}-")
+        self._log = tempfile.TemporaryFile(mode="w+b")
+        env = dict(os.environ)
+        paths = [os.getcwd(), *sys.path]  # module candidates import as they would from here
+        env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+        env["HOME"] = self._home.name
+        env.pop("PYTEST_ADDOPTS", None)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "gradproof.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=self._home.name,
+            env=env,
+            start_new_session=True,  # a candidate's signal to its group cannot reach pytest
+        )
+        target = {"kind": self.candidate.kind, "target": self.candidate.target}
+        target["module_name"] = f"gradproof_candidate_{self.candidate.name}"
+        try:
+            header, _ = self._exchange({"load": target}, [], IMPORT_TIMEOUT, "importing the candidate")
+        except CandidateError as exc:
+            self.load_error = str(exc)
+            self.names = frozenset()
+            return
+        if header.get("ok"):
+            self.names, self.load_error = frozenset(header["names"]), None
+            self.defined = frozenset(header.get("defined", ()))
+        else:
+            self.names, self.load_error = frozenset(), header["error"]
+
+    def stop(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is None:
+                try:
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self._process.wait()
+            for stream in (self._process.stdin, self._process.stdout):
+                stream.close()
+            self._process = None
+        if self._home is not None:
+            self._home.cleanup()
+            self._home = None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stderr_tail(self, lines: int = STDERR_LINES) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0, os.SEEK_END)
+        size = self._log.tell()
+        self._log.seek(max(0, size - 8192))
+        text = self._log.read().decode(errors="replace")
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def call_many(self, calls: list[dict], *, reset: bool = False) -> list[dict]:
+        """Evaluate ``calls`` (each ``{"fn", "args", "kwargs", "store", "return_args"}``) in one request.
+
+        Returns one reply per call: ``{"ok": True, "value": ..., "args": ...}`` with values decoded,
+        or ``{"ok": False, "error": text}``. Raises :class:`CandidateError` when the worker times
+        out or dies (it is restarted on the next call).
+        """
+        if self.load_error is None and not self.alive:
+            self.start()  # the first call, or the one after a crash or a timeout
+        if self.load_error is not None:
+            raise CandidateError(f"the candidate failed to import: {self.load_error}")
+        arrays: list = []
+        encoded = [
+            {
+                "fn": call["fn"],
+                "args": wire.encode(list(call.get("args", [])), arrays),
+                "kwargs": wire.encode(dict(call.get("kwargs", {})), arrays),
+                "store": list(call.get("store", [])),
+                "return_args": bool(call.get("return_args")),
+            }
+            for call in calls
+        ]
+        names = ", ".join(sorted({call["fn"] for call in calls}))
+        header, out_arrays = self._exchange(
+            {"calls": encoded, "reset": reset}, arrays, self.timeout * max(1, len(calls)), names
+        )
+        replies = header.get("replies")
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            self.stop()
+            raise CandidateError(f"{names}: the candidate's process sent a malformed reply")
+        for reply in replies:
+            if reply.get("ok"):
+                reply["value"] = wire.decode(reply.get("value"), out_arrays)
+                if "args" in reply:
+                    reply["args"] = wire.decode(reply["args"], out_arrays)
+        return replies
+
+    def call(self, fn: str, *args, store=(), return_args: bool = False, **kwargs) -> Reply:
+        """One call; a candidate's exception becomes a :class:`CandidateError` naming ``fn``."""
+        (reply,) = self.call_many(
+            [{"fn": fn, "args": args, "kwargs": kwargs, "store": store, "return_args": return_args}]
+        )
+        if not reply["ok"]:
+            raise CandidateError(f"{fn} {reply['error']}")
+        return Reply(reply["value"], reply.get("args"))
+
+    def _exchange(self, header: dict, arrays: list, timeout: float, what: str):
+        process = self._process
+        try:
+            wire.write_message(process.stdin, header, arrays)
+        except (BrokenPipeError, OSError):
+            raise self._died(what) from None
+        deadline = time.monotonic() + timeout
+        fd = process.stdout.fileno()
+
+        def read(size: int) -> bytes:
+            chunks, left = [], size
+            while left:
+                remaining = deadline - time.monotonic()
+                ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+                if not ready:
+                    raise TimeoutError
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    raise EOFError
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+
+        try:
+            return wire.read_message(read)
+        except TimeoutError:
+            self.stop()
+            raise CandidateError(
+                f"{what}: timed out after {timeout:g} s (the limit is set by --candidate-timeout); "
+                "its process was killed and will be restarted"
+            ) from None
+        except EOFError:
+            raise self._died(what) from None
+        except ValueError as exc:  # a header or array that does not parse
+            self.stop()
+            raise CandidateError(f"{what}: the candidate's process sent a malformed reply ({exc})") from None
+
+    def _died(self, what: str) -> CandidateError:
+        process = self._process
+        try:
+            code = process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        tail = self.stderr_tail()
+        self.stop()
+        how = "was killed by a signal" if code is not None and code < 0 else f"exited with code {code}"
+        message = f"{what}: crashed: the candidate's process {how} (os._exit, a segfault, or a kill)"
+        if tail:
+            message += "; the last lines it printed:\n" + tail
+        return CandidateError(message)

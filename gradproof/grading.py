@@ -1,0 +1,355 @@
+"""Grading a candidate: its bindings turned into op specs, and the checks that compare them.
+
+For each op a candidate implements there are two specs with the same examples: the candidate's,
+whose functions run in its worker process, and the oracle's, the API's convention implemented over
+the reference in this process. The checks of :mod:`gradproof.checks` then apply to the candidate's
+spec unchanged (finite differences of its own forward, contracts), and :func:`check_forward` and
+:func:`check_backward` compare it with the oracle's.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from gradproof import registry
+from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple
+from gradproof.candidate import Candidate, CandidateError, Reply, Worker
+from gradproof.checks import KinkCrossed, call_backward, call_forward, check_gradients, present
+from gradproof.compare import as_array, assert_close, assert_finite, tolerance_for
+from gradproof.registry import Example, OpSpec
+
+CHUNK = 256
+"""Forward calls per request when finite differences batch them."""
+
+
+class LocalExecutor:
+    """Runs an API's oracle module in this process, on copies of the arguments."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+
+    def invoke(self, call: Call) -> Reply:
+        function = getattr(self.module, call.fn)
+        args, kwargs = copy.deepcopy(call.args), copy.deepcopy(call.kwargs)
+        return Reply(function(*args, **kwargs), list(args))
+
+    def invoke_many(self, calls: list[Call]) -> list[Reply]:
+        return [self.invoke(call) for call in calls]
+
+    def reset(self) -> None:
+        pass
+
+
+class WorkerExecutor:
+    """Runs the candidate's functions in its worker process."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._reset = False
+
+    def reset(self) -> None:
+        """Drop the caches the worker keeps, with the next request."""
+        self._reset = True
+
+    def _request(self, calls: list[Call]) -> list[dict]:
+        reset, self._reset = self._reset, False
+        return self.worker.call_many(
+            [
+                {"fn": c.fn, "args": c.args, "kwargs": c.kwargs, "store": c.store, "return_args": c.return_args}
+                for c in calls
+            ],
+            reset=reset,
+        )
+
+    def invoke(self, call: Call) -> Reply:
+        (reply,) = self._request([dataclasses.replace(call, return_args=True)])
+        if not reply["ok"]:
+            raise CandidateError(f"{call.fn} {reply['error']}")
+        # What the call did to its array arguments, done to ours: the contracts check sees mutation.
+        for sent, back in zip(call.args, reply.get("args") or [], strict=False):
+            if isinstance(sent, np.ndarray) and isinstance(back, np.ndarray) and back.shape == sent.shape:
+                if sent.flags.writeable and not np.array_equal(sent, back, equal_nan=True):
+                    np.copyto(sent, back, casting="unsafe")
+        return Reply(reply["value"], reply.get("args"))
+
+    def invoke_many(self, calls: list[Call]) -> list[Reply]:
+        replies = []
+        for start in range(0, len(calls), CHUNK):
+            chunk = [dataclasses.replace(c, store=(), return_args=False) for c in calls[start : start + CHUNK]]
+            for call, reply in zip(chunk, self._request(chunk), strict=True):
+                if not reply["ok"]:
+                    raise CandidateError(f"{call.fn} {reply['error']}")
+                replies.append(Reply(reply["value"], None))
+        return replies
+
+
+@dataclass
+class BoundCache:
+    """What a bound forward hands its backward: the API's own cache, and the quantities the forward
+    left behind (running statistics) for the forward check."""
+
+    inner: Any
+    extras: dict
+
+    def __repr__(self) -> str:
+        return f"BoundCache({self.inner!r})"
+
+
+def bind(binding: Binding, executor, name: str | None = None) -> OpSpec:
+    """An op spec whose forward and backward call ``binding``'s functions through ``executor``."""
+    reference = registry.get(binding.reference) if binding.reference else None
+
+    def forward(*arrays, **hparams):
+        call = binding.forward_call(arrays, hparams)
+        reply = executor.invoke(call)
+        out, cache, extras = binding.forward_result(reply.value, reply.args, hparams)
+        return out, BoundCache(cache, extras)
+
+    def many(points):
+        calls = [binding.forward_call(tuple(args), hparams) for args, hparams in points]
+        results = []
+        for (_, hparams), reply in zip(points, executor.invoke_many(calls), strict=True):
+            out, cache, _ = binding.forward_result(reply.value, reply.args, hparams)
+            results.append((as_array(out, f"{binding.functions[0]} (a finite-difference call)"), cache))
+        return results
+
+    forward.many = many
+    forward.__name__ = binding.functions[0]
+
+    def backward(dout, cache):
+        if binding.backward is None:
+            raise TypeError(f"{binding.op} has a forward only")
+        if not isinstance(cache, BoundCache):
+            raise TypeError(f"{binding.op} backward: expected the cache of its own forward, got {cache!r}")
+        return binding.backward(lambda call: executor.invoke(call).value, dout, cache.inner)
+
+    backward.__name__ = binding.functions[-1]
+    kink_distance = None
+    if reference is not None and reference.kink_distance is not None:
+        to_reference = binding.to_reference or (lambda example: example)
+
+        def kink_distance(example: Example) -> float:
+            return reference.kink_distance(to_reference(example))
+
+    return OpSpec(
+        name=name or binding.op,
+        forward=forward,
+        backward=backward,
+        twin=reference.twin if reference else None,
+        examples=binding.examples,
+        differentiable=binding.differentiable,
+        kink_distance=kink_distance,
+        tolerances=reference.tolerances if reference else (),
+    )
+
+
+class GradedOp:
+    """One op of one candidate: the unit of a test id (``alice-conv2d``) and of the grade table.
+
+    A plain class with a short repr: Hypothesis prints the arguments of a failing test, and the
+    student needs the example, not the binding's internals.
+    """
+
+    def __init__(self, candidate: Candidate, api: Api, binding: Binding, worker: Worker) -> None:
+        self.candidate, self.api, self.binding, self.worker = candidate, api, binding, worker
+
+    @property
+    def id(self) -> str:
+        return f"{self.candidate.name}-{self.binding.op}"
+
+    def __repr__(self) -> str:
+        return f"GradedOp({self.id}: {' / '.join(self.binding.functions)}, {self.api.name} API)"
+
+    @cached_property
+    def executor(self) -> WorkerExecutor:
+        return WorkerExecutor(self.worker)
+
+    @cached_property
+    def spec(self) -> OpSpec:
+        return bind(self.binding, self.executor)
+
+    @cached_property
+    def oracle(self) -> OpSpec:
+        return bind(self.binding, LocalExecutor(self.api.oracle_module()))
+
+    def context(self) -> str:
+        missing = [fn for fn in self.binding.functions if fn not in self.worker.names]
+        lines = [
+            f"  candidate: {self.candidate.name} ({self.candidate.target}), {self.api.name} API: "
+            + " / ".join(self.binding.functions)
+        ]
+        if missing:
+            lines.append(f"  not defined by the candidate: {', '.join(missing)}")
+        return "\n".join(lines)
+
+
+def _own_forward_verdict(graded: GradedOp, example: Example, seed: int) -> str:
+    """Whether the candidate's backward matches finite differences of its own forward, as a sentence."""
+    try:
+        check_gradients(graded.spec, example, seed=seed, full=False)
+    except KinkCrossed:
+        return ""
+    except AssertionError:
+        return "its backward also disagrees with finite differences of its own forward"
+    return "its backward is consistent with its own forward"
+
+
+def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
+    """The candidate's forward, and what it leaves behind (running statistics), equal the oracle's."""
+    __tracebackhide__ = True
+    graded.executor.reset()
+    text = f"  example: {example.describe()}\n{graded.context()}"
+    spec = graded.spec
+    tol = spec.tolerance("oracle")
+    expected, expected_cache = call_forward(graded.oracle, example.copy(), text)
+    try:
+        got, cache = call_forward(spec, example.copy(), text)
+    except CandidateError as exc:
+        raise AssertionError(f"{spec.name} forward: {exc}\n{text}") from None
+    try:
+        assert_close(
+            got, expected, tol=tol, quantity=f"{spec.name} forward", context=text, got_label="yours",
+            expected_label="reference",
+        )
+    except AssertionError as exc:
+        verdict = _own_forward_verdict(graded, example, seed)
+        if verdict == "its backward is consistent with its own forward":
+            verdict = "your backward is consistent with your forward, but your forward is wrong"
+        raise AssertionError(f"{exc}\n  {verdict}" if verdict else str(exc)) from None
+    for quantity, value in expected_cache.extras.items():
+        if quantity not in cache.extras:
+            raise AssertionError(f"{spec.name} {quantity}: the forward did not leave it where expected\n{text}")
+        assert_close(
+            as_array(cache.extras[quantity], f"{spec.name} {quantity}", text),
+            value,
+            tol=tol,
+            quantity=f"{spec.name} {quantity}",
+            context=text,
+            got_label="yours",
+            expected_label="reference",
+        )
+
+
+def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
+    """The candidate's backward equals the oracle's for the same upstream gradient.
+
+    The candidate's own forward makes the cache; when the forward is itself wrong, the message
+    says so, since the backward is then judged from a wrong cache.
+    """
+    __tracebackhide__ = True
+    graded.executor.reset()
+    text = f"  example: {example.describe()}\n{graded.context()}\n  upstream gradient dout: standard normal, seed {seed}"
+    spec, oracle = graded.spec, graded.oracle
+    expected_out, expected_cache = call_forward(oracle, example.copy(), text)
+    try:
+        out, cache = call_forward(spec, example.copy(), text)
+    except CandidateError as exc:
+        raise AssertionError(f"{spec.name} forward: {exc}\n{text}") from None
+    v = np.random.default_rng(seed).standard_normal(expected_out.shape)
+    if out.shape != expected_out.shape:
+        raise AssertionError(
+            f"{spec.name} forward: returned shape {out.shape}, expected {expected_out.shape}; the backward "
+            f"cannot be judged without a forward of the right shape\n{text}"
+        )
+    expected = call_backward(oracle, v.copy(), expected_cache, example, text)
+    try:
+        grads = call_backward(spec, v.copy(), cache, example, text)
+    except CandidateError as exc:
+        raise AssertionError(f"{spec.name} backward: {exc}\n{text}") from None
+    for name in present(spec, example):
+        try:
+            assert_close(
+                grads[name], expected[name], tol=spec.tolerance("oracle"), quantity=f"{spec.name} d{name}",
+                context=text, got_label="yours", expected_label="reference",
+            )
+        except AssertionError as exc:
+            verdict = _own_forward_verdict(graded, example, seed)
+            raise AssertionError(f"{exc}\n  {verdict}" if verdict else str(exc)) from None
+
+
+# -- optimizers ------------------------------------------------------------------------------------
+
+
+class GradedOptimizer:
+    """One optimizer of one candidate."""
+
+    def __init__(self, candidate: Candidate, api: Api, binding: OptimizerBinding, worker: Worker) -> None:
+        self.candidate, self.api, self.binding, self.worker = candidate, api, binding, worker
+
+    @property
+    def id(self) -> str:
+        return f"{self.candidate.name}-{self.binding.name}"
+
+    def __repr__(self) -> str:
+        return f"GradedOptimizer({self.id}: {self.binding.fn}, {self.api.name} API)"
+
+    @cached_property
+    def executor(self) -> WorkerExecutor:
+        return WorkerExecutor(self.worker)
+
+    @cached_property
+    def oracle(self) -> LocalExecutor:
+        return LocalExecutor(self.api.oracle_module())
+
+
+def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config: dict) -> None:
+    """Every step's parameter and every state entry of the config equal the oracle's."""
+    __tracebackhide__ = True
+    b = graded.binding
+    text = (
+        f"  example: w {w.shape}, {len(grads)} steps, first config {config!r}\n"
+        f"  candidate: {graded.candidate.name} ({graded.candidate.target}), {graded.api.name} API: {b.fn}"
+    )
+    tol = tolerance_for("oracle", np.float64, ())
+    ours, theirs = (w.copy(), dict(config)), (w.copy(), dict(config))
+    for step, dw in enumerate(grads, start=1):
+        results = []
+        for label, executor, (w_now, config_now) in (("reference", graded.oracle, ours), ("yours", graded.executor, theirs)):
+            try:
+                value = executor.invoke(Call(b.fn, (w_now.copy(), dw.copy(), dict(config_now)))).value
+            except CandidateError as exc:
+                raise AssertionError(f"{b.name} step {step}: {exc}\n{text}") from None
+            next_w, next_config = expect_tuple(value, 2, b.fn, "next_w, config")
+            if not isinstance(next_config, dict):
+                raise AssertionError(f"{b.name} step {step}: {b.fn} returned a {type(next_config).__name__} as its config, expected a dict\n{text}")
+            results.append((as_array(next_w, f"{b.name} step {step}: next_w", text), next_config))
+        (w_ref, config_ref), (w_got, config_got) = results
+        where = f"{text}\n  after step {step}"
+        assert_close(w_got, w_ref, tol=tol, quantity=f"{b.name} next_w", context=where, got_label="yours", expected_label="reference")
+        for key in b.state:
+            if key not in config_got:
+                raise AssertionError(f"{b.name} config[{key!r}]: not in the config returned after step {step}\n{text}")
+            assert_close(
+                as_array(config_got[key], f"{b.name} config[{key!r}]", where), np.asarray(config_ref[key], dtype=np.float64),
+                tol=tol, quantity=f"{b.name} config[{key!r}]", context=where, got_label="yours", expected_label="reference",
+            )
+        ours, theirs = (w_ref, config_ref), (w_got, config_got)
+
+
+def check_forward_contracts(graded: GradedOp, example: Example, *, seed: int) -> None:
+    """The contracts of an op with a forward only: inputs left alone, a finite array of the inputs'
+    float dtype, the same result twice."""
+    __tracebackhide__ = True
+    graded.executor.reset()
+    spec, text = graded.spec, f"  example: {example.describe()}\n{graded.context()}"
+    working = example.copy()
+    try:
+        out, _ = call_forward(spec, working, text)
+        again, _ = call_forward(spec, example.copy(), text)
+    except CandidateError as exc:
+        raise AssertionError(f"{spec.name} forward: {exc}\n{text}") from None
+    for name, original in example.inputs.items():
+        if not np.array_equal(working.inputs[name], original, equal_nan=True):
+            raise AssertionError(f"{spec.name} forward: mutated its input {name}\n{text}")
+    dtype = np.result_type(*example.inputs.values())
+    if out.dtype != dtype:
+        raise AssertionError(f"{spec.name} forward: output has dtype {out.dtype}, expected {dtype}\n{text}")
+    assert_finite(out, quantity=f"{spec.name} forward", context=text)
+    assert_close(again, out, tol=spec.tolerance("oracle"), quantity=f"{spec.name} forward, second call",
+                 context=text, got_label="second call", expected_label="first call")

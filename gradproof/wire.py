@@ -1,0 +1,136 @@
+"""The message format between the grading process and a candidate's worker process.
+
+A message is a JSON header followed by the arrays it refers to, each in ``.npy`` format, read back
+with ``allow_pickle=False``: nothing the worker sends can run code in the grading process.
+
+Values travel as JSON, with these tagged forms::
+
+    {"$a": i}          the i-th array of the message
+    {"$s": i}          a NumPy scalar, sent as the i-th (0-d) array
+    {"$t": [...]}      a tuple
+    {"$d": {...}}      a dict with str keys
+    {"$h": id, "type": name}
+                       an object the worker keeps (a cache): it is sent back by id, never copied
+    {"$bad": text}     a value that cannot travel (an object array): it stays a description
+
+Framing: 4-byte big-endian header length, the header, then for each array an 8-byte length and its
+``.npy`` bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Handle:
+    """An object that lives in the worker, such as the cache a forward returned."""
+
+    id: int
+    type: str
+
+    def __repr__(self) -> str:
+        return f"<{self.type} kept in the candidate's process>"
+
+
+@dataclass(frozen=True)
+class Unsendable:
+    """A value the worker could not send, described."""
+
+    description: str
+
+    def __repr__(self) -> str:
+        return self.description
+
+
+def encode(value, arrays: list, keep=None):
+    """``value`` as JSON-able data, appending its arrays to ``arrays``; ``keep(obj)`` turns any other
+    object into a handle (in the worker), or raises TypeError (in the grading process)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            return {"$bad": f"an ndarray of dtype object, shape {value.shape}"}
+        arrays.append(value)
+        return {"$a": len(arrays) - 1}
+    if isinstance(value, np.generic):
+        if isinstance(value, np.object_):
+            return {"$bad": "a NumPy object scalar"}
+        arrays.append(np.asarray(value))
+        return {"$s": len(arrays) - 1}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Handle):
+        return {"$h": value.id, "type": value.type}
+    if isinstance(value, tuple):
+        return {"$t": [encode(item, arrays, keep) for item in value]}
+    if isinstance(value, list):
+        return [encode(item, arrays, keep) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {"$d": {key: encode(item, arrays, keep) for key, item in value.items()}}
+    if keep is None:
+        raise TypeError(f"cannot send a {type(value).__name__}")
+    return keep(value)
+
+
+def decode(data, arrays: list, resolve=None):
+    """The inverse of :func:`encode`; ``resolve(id)`` gives back a kept object (in the worker)."""
+    if isinstance(data, list):
+        return [decode(item, arrays, resolve) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if "$a" in data:
+        return arrays[data["$a"]]
+    if "$s" in data:
+        return arrays[data["$s"]][()]
+    if "$t" in data:
+        return tuple(decode(item, arrays, resolve) for item in data["$t"])
+    if "$d" in data:
+        return {key: decode(item, arrays, resolve) for key, item in data["$d"].items()}
+    if "$h" in data:
+        return resolve(data["$h"]) if resolve else Handle(data["$h"], data["type"])
+    if "$bad" in data:
+        return Unsendable(data["$bad"])
+    raise ValueError(f"unknown tagged value {data!r}")
+
+
+def pack(header: dict, arrays: list) -> bytes:
+    chunks = []
+    text = json.dumps(header).encode()
+    chunks.append(struct.pack(">I", len(text)))
+    chunks.append(text)
+    for array in arrays:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array) if array.ndim else array, allow_pickle=False)
+        data = buffer.getvalue()
+        chunks.append(struct.pack(">Q", len(data)))
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def count_arrays(header: dict) -> int:
+    return header.get("n_arrays", 0)
+
+
+def unpack_arrays(read, n: int) -> list:
+    """Read ``n`` arrays with ``read(size) -> bytes``."""
+    arrays = []
+    for _ in range(n):
+        (size,) = struct.unpack(">Q", read(8))
+        arrays.append(np.load(io.BytesIO(read(size)), allow_pickle=False))
+    return arrays
+
+
+def write_message(stream, header: dict, arrays: list) -> None:
+    stream.write(pack({**header, "n_arrays": len(arrays)}, arrays))
+    stream.flush()
+
+
+def read_message(read) -> tuple[dict, list]:
+    """One message, with ``read(size) -> bytes`` returning exactly ``size`` bytes or raising EOFError."""
+    (size,) = struct.unpack(">I", read(4))
+    header = json.loads(read(size))
+    return header, unpack_arrays(read, count_arrays(header))

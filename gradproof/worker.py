@@ -1,0 +1,142 @@
+"""The process a candidate runs in: ``python -m gradproof.worker``.
+
+It imports the candidate, then evaluates the calls the grading process sends and sends back their
+results (see :mod:`gradproof.wire`). It never computes a verdict: whatever the candidate does here
+(exit, patch NumPy, print) touches this process only.
+
+Before the candidate is imported, the protocol's pipes are moved to private descriptors, and the
+standard output is pointed at the standard error, so that anything the candidate prints lands in
+the worker's log instead of the protocol or the grading terminal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+
+# Only the standard library and NumPy before the candidate loads: the less is imported here, the
+# less the candidate can reach.
+from gradproof import wire
+
+TRACEBACK_LINES = 12
+
+
+def _reader(fd: int):
+    stream = os.fdopen(fd, "rb", buffering=0)
+
+    def read(size: int) -> bytes:
+        chunks, left = [], size
+        while left:
+            chunk = stream.read(left)
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    return read
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for the failed check, then the end of the traceback."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    # The worker's own frame (the line that called the candidate) says nothing to the student.
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    lines = traceback.format_exception(type(exc), exc, tb)
+    tail = "".join(lines).rstrip().splitlines()[-TRACEBACK_LINES:]
+    first = f"raised {type(exc).__name__}: {exc}".splitlines()[0]
+    return first + "\n" + "\n".join(tail)
+
+
+def load(target: dict):
+    kind, where = target["kind"], target["target"]
+    if kind == "path":
+        directory = os.path.dirname(os.path.abspath(where))
+        sys.path.insert(0, directory)  # sibling files import each other by bare name
+        spec = importlib.util.spec_from_file_location(target["module_name"], where)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[target["module_name"]] = module
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(where)
+
+
+class Worker:
+    def __init__(self, module) -> None:
+        self.module = module
+        self.kept: dict[int, object] = {}
+        self.next_id = 0
+
+    def keep(self, value) -> dict:
+        self.next_id += 1
+        self.kept[self.next_id] = value
+        return {"$h": self.next_id, "type": type(value).__name__}
+
+    def resolve(self, id: int):
+        return self.kept[id]
+
+    def call(self, request: dict, arrays: list, out_arrays: list) -> dict:
+        name = request["fn"]
+        function = getattr(self.module, name, None)
+        if not callable(function):
+            return {"ok": False, "error": f"does not define {name}"}
+        args = wire.decode(request["args"], arrays, self.resolve)
+        kwargs = wire.decode(request.get("kwargs", {"$d": {}}), arrays, self.resolve)
+        try:
+            value = function(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - a candidate's exit or error is its own failed check
+            return {"ok": False, "error": describe_exception(exc)}
+        store = request.get("store") or []
+        if store and isinstance(value, tuple):
+            value = tuple(
+                self.kept_value(item) if index in store else item for index, item in enumerate(value)
+            )
+        reply = {"ok": True, "value": wire.encode(value, out_arrays, self.keep)}
+        if request.get("return_args"):
+            reply["args"] = wire.encode(list(args), out_arrays, self.keep)
+        return reply
+
+    def kept_value(self, item):
+        return wire.Handle(**{"id": self.keep(item)["$h"], "type": type(item).__name__})
+
+
+def main() -> None:
+    # The protocol's pipes, moved out of the candidate's way.
+    read = _reader(os.dup(0))
+    out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+
+    header, _ = wire.read_message(read)
+    try:
+        module = load(header["load"])
+    except BaseException as exc:  # noqa: BLE001
+        wire.write_message(out, {"ok": False, "error": describe_exception(exc)}, [])
+        return
+    names = sorted(name for name, value in vars(module).items() if callable(value))
+    # Functions written in the candidate itself, not imported into it: what tells its API.
+    defined = sorted(
+        name for name in names if getattr(getattr(module, name), "__module__", None) == module.__name__
+    )
+    wire.write_message(out, {"ok": True, "names": names, "defined": defined}, [])
+    worker = Worker(module)
+    while True:
+        try:
+            header, arrays = wire.read_message(read)
+        except EOFError:
+            return
+        if header.get("reset"):
+            worker.kept.clear()
+        out_arrays: list = []
+        replies = [worker.call(request, arrays, out_arrays) for request in header.get("calls", [])]
+        wire.write_message(out, {"replies": replies}, out_arrays)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Stanford CS231n's assignment API (``layers.py``, ``optim.py``), implemented over the reference.
+
+This is the oracle the ``cs231n`` adapter grades against, so it reproduces the course's
+conventions, not PyTorch's: batch norm's ``momentum`` is the fraction of the running statistic
+*kept* (``running = momentum * running + (1 - momentum) * batch``) and its running variance is the
+biased batch variance; ``sgd_momentum`` keeps a velocity ``v = momentum * v - learning_rate * dw``
+and adds it; Adam increments ``t`` before the bias correction; the losses return ``(loss, dx)``
+averaged over the batch, and ``svm_loss`` does not divide by the number of classes as
+``torch.nn.functional.multi_margin_loss`` does. ``properties/test_conventions.py`` checks each of
+these against the reference ops and optimizers (which are checked against PyTorch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.activations import relu_backward as _relu_backward
+from reference.activations import relu_forward as _relu_forward
+from reference.conv import conv2d_backward, conv2d_forward
+from reference.linear import affine_backward as _affine_backward
+from reference.linear import affine_forward as _affine_forward
+from reference.losses import (
+    multi_margin_loss_backward,
+    multi_margin_loss_forward,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
+from reference.norm import (
+    batch_norm_backward,
+    batch_norm_forward,
+    group_norm_backward,
+    group_norm_forward,
+    layer_norm_backward,
+    layer_norm_forward,
+)
+from reference.pooling import max_pool2d_backward, max_pool2d_forward
+
+# -- layers.py ---------------------------------------------------------------------------------------
+
+
+def affine_forward(x, w, b):
+    return _affine_forward(x, w, b)
+
+
+def affine_backward(dout, cache):
+    return _affine_backward(dout, cache)
+
+
+def relu_forward(x):
+    return _relu_forward(x)
+
+
+def relu_backward(dout, cache):
+    return _relu_backward(dout, cache)
+
+
+def _batchnorm(x, gamma, beta, bn_param, axes):
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    channels = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(channels, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.zeros(channels, dtype=x.dtype))
+    if mode == "train":
+        out, cache = batch_norm_forward(x, gamma, beta, running_mean, running_var, training=True, eps=eps)
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * x.mean(axis=axes)
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * x.var(axis=axes)
+    elif mode == "test":
+        out, cache = batch_norm_forward(x, gamma, beta, running_mean, running_var, training=False, eps=eps)
+        bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+    else:
+        raise ValueError(f'Invalid forward batchnorm mode "{mode}"')
+    return out, cache
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    return _batchnorm(x, gamma, beta, bn_param, axes=0)
+
+
+def batchnorm_backward(dout, cache):
+    return batch_norm_backward(dout, cache)
+
+
+def batchnorm_backward_alt(dout, cache):
+    return batch_norm_backward(dout, cache)
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    return _batchnorm(x, gamma, beta, bn_param, axes=(0, 2, 3))
+
+
+def spatial_batchnorm_backward(dout, cache):
+    return batch_norm_backward(dout, cache)
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    return layer_norm_forward(x, gamma, beta, eps=ln_param.get("eps", 1e-5))
+
+
+def layernorm_backward(dout, cache):
+    return layer_norm_backward(dout, cache)
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    out, cache = group_norm_forward(x, gamma.ravel(), beta.ravel(), num_groups=G, eps=gn_param.get("eps", 1e-5))
+    return out, (cache, gamma.shape)
+
+
+def spatial_groupnorm_backward(dout, cache):
+    cache, shape = cache
+    dx, dgamma, dbeta = group_norm_backward(dout, cache)
+    return dx, dgamma.reshape(shape), dbeta.reshape(shape)
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    return conv2d_forward(x, w, b, stride=conv_param["stride"], padding=conv_param["pad"])
+
+
+def conv_backward_naive(dout, cache):
+    return conv2d_backward(dout, cache)
+
+
+def max_pool_forward_naive(x, pool_param):
+    kernel = (pool_param["pool_height"], pool_param["pool_width"])
+    return max_pool2d_forward(x, kernel_size=kernel, stride=pool_param["stride"])
+
+
+def max_pool_backward_naive(dout, cache):
+    return max_pool2d_backward(dout, cache)
+
+
+def svm_loss(x, y):
+    classes = x.shape[1]
+    loss, cache = multi_margin_loss_forward(x, y, "mean")
+    return float(loss) * classes, multi_margin_loss_backward(np.float64(classes), cache)
+
+
+def softmax_loss(x, y):
+    loss, cache = softmax_cross_entropy_forward(x, y, "mean")
+    return float(loss), softmax_cross_entropy_backward(np.float64(1.0), cache)
+
+
+# -- optim.py ----------------------------------------------------------------------------------------
+
+
+def sgd(w, dw, config=None):
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    return w - config["learning_rate"] * dw, config
+
+
+def sgd_momentum(w, dw, config=None):
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = config.get("velocity", np.zeros_like(w))
+    v = config["momentum"] * v - config["learning_rate"] * dw
+    config["velocity"] = v
+    return w + v, config
+
+
+def rmsprop(w, dw, config=None):
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("decay_rate", 0.99)
+    config.setdefault("epsilon", 1e-8)
+    config.setdefault("cache", np.zeros_like(w))
+    decay = config["decay_rate"]
+    config["cache"] = decay * config["cache"] + (1 - decay) * dw**2
+    return w - config["learning_rate"] * dw / (np.sqrt(config["cache"]) + config["epsilon"]), config
+
+
+def adam(w, dw, config=None):
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("epsilon", 1e-8)
+    config.setdefault("m", np.zeros_like(w))
+    config.setdefault("v", np.zeros_like(w))
+    config.setdefault("t", 0)
+    beta1, beta2 = config["beta1"], config["beta2"]
+    config["t"] += 1
+    config["m"] = beta1 * config["m"] + (1 - beta1) * dw
+    config["v"] = beta2 * config["v"] + (1 - beta2) * dw**2
+    m_hat = config["m"] / (1 - beta1 ** config["t"])
+    v_hat = config["v"] / (1 - beta2 ** config["t"])
+    return w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"]), config
