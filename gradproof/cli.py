@@ -1,0 +1,49 @@
+"""The ``gradproof`` command: ``gradproof grade PATH [PATH ...] [--json results.json]``.
+
+It runs pytest on gradproof's grading tests (:mod:`gradproof.grade_tests`) for the given
+candidates, with the derandomised ``ci`` profile unless told otherwise, and prints the grade table.
+Options it does not know go to pytest as they are (``-x``, ``-k conv2d``, ``-n 2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pytest
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gradproof", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="grade candidates (files or modules) against the reference")
+    grade.add_argument("candidates", nargs="+", metavar="PATH_OR_MODULE")
+    grade.add_argument("--json", metavar="PATH", help="write a Gradescope results.json here")
+    grade.add_argument("--api", choices=("native", "cs231n", "coursera"), help="the candidates' API (default: detected)")
+    grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
+    grade.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one call into a candidate")
+    grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    return parser
+
+
+def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The pytest command line ``gradproof grade`` runs."""
+    argv = ["--pyargs", "gradproof.grade_tests", "-p", "no:cacheprovider", "-q", "--no-header"]
+    argv += [f"--hypothesis-profile={args.profile}"]
+    # `--option=value`: pytest looks for its rootdir among the arguments before plugins register
+    # their options, and would take a detached candidate path for one.
+    argv += [f"--candidate={candidate}" for candidate in args.candidates]
+    for option, value in (("--grade-json", args.json), ("--candidate-api", args.api), ("--points", args.points),
+                          ("--candidate-timeout", args.timeout)):
+        if value is not None:
+            argv.append(f"{option}={value}")
+    return argv + extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = _parser().parse_known_args(argv)
+    return int(pytest.main(pytest_args(args, extra)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
