@@ -68,8 +68,12 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
             c0 = (k // per_group) * cg
             for r in range(ho):
                 for s in range(wo):
-                    window = xp[i, c0 : c0 + cg, r * sh : r * sh + dh * (kh - 1) + 1 : dh,
-                                s * sw : s * sw + dw * (kw - 1) + 1 : dw]
+                    window = xp[
+                        i,
+                        c0 : c0 + cg,
+                        r * sh : r * sh + dh * (kh - 1) + 1 : dh,
+                        s * sw : s * sw + dw * (kw - 1) + 1 : dw,
+                    ]
                     out[i, k, r, s] = np.sum(window * w[k]) + (b[k] if b is not None else 0.0)
     return out, (x, w, b, stride, padding, dilation, groups)
 

@@ -9,7 +9,10 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _tensors(*arrays):
-    return [None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE).requires_grad_(True) for a in arrays]
+    return [
+        None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE).requires_grad_(True)
+        for a in arrays
+    ]
 
 
 def _forward(function, arrays, **kwargs):
@@ -21,7 +24,9 @@ def _forward(function, arrays, **kwargs):
 def _backward(dout, cache):
     out, tensors = cache
     wrt = [t for t in tensors if t is not None]
-    grads = torch.autograd.grad(out, wrt, grad_outputs=torch.from_numpy(np.ascontiguousarray(dout)).to(DEVICE), retain_graph=True)
+    grads = torch.autograd.grad(
+        out, wrt, grad_outputs=torch.from_numpy(np.ascontiguousarray(dout)).to(DEVICE), retain_graph=True
+    )
     grads = iter(g.cpu().numpy() for g in grads)
     result = tuple(None if t is None else next(grads) for t in tensors)
     return result if len(result) > 1 else result[0]

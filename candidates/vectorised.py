@@ -21,7 +21,9 @@ def _windows(xp, kh, kw, sh, sw, dh, dw):
     n, c, h, w = xp.shape
     ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
     s0, s1, s2, s3 = xp.strides
-    return as_strided(xp, (n, c, ho, wo, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2 * dh, s3 * dw), writeable=False)
+    return as_strided(
+        xp, (n, c, ho, wo, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2 * dh, s3 * dw), writeable=False
+    )
 
 
 def _scatter(dwin, shape, sh, sw, dh, dw):
@@ -30,7 +32,9 @@ def _scatter(dwin, shape, sh, sw, dh, dw):
     _, _, ho, wo, kh, kw = dwin.shape
     for a in range(kh):
         for b in range(kw):
-            out[:, :, a * dh : a * dh + sh * (ho - 1) + 1 : sh, b * dw : b * dw + sw * (wo - 1) + 1 : sw] += dwin[..., a, b]
+            out[:, :, a * dh : a * dh + sh * (ho - 1) + 1 : sh, b * dw : b * dw + sw * (wo - 1) + 1 : sw] += (
+                dwin[..., a, b]
+            )
     return out
 
 
@@ -58,13 +62,17 @@ def relu_backward(dout, cache):
 
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
-    n, c, _, _ = x.shape
+    n = x.shape[0]
     f, cg, kh, kw = w.shape
     xp = _pad(x, ph, pw)
     win = _windows(xp, kh, kw, sh, sw, dh, dw)
     ho, wo = win.shape[2:4]
     # (G, N*Ho*Wo, Cg*KH*KW): the one copy.
-    cols = win.reshape(n, groups, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, -1, cg * kh * kw)
+    cols = (
+        win.reshape(n, groups, cg, ho, wo, kh, kw)
+        .transpose(1, 0, 3, 4, 2, 5, 6)
+        .reshape(groups, -1, cg * kh * kw)
+    )
     wg = w.reshape(groups, f // groups, -1)
     out = np.matmul(cols, wg.transpose(0, 2, 1))  # (G, N*Ho*Wo, F/G)
     out = out.reshape(groups, n, ho, wo, f // groups).transpose(1, 0, 4, 2, 3).reshape(n, f, ho, wo)
@@ -81,7 +89,11 @@ def conv2d_backward(dout, cache):
     d = dout.reshape(n, groups, f // groups, ho, wo).transpose(1, 0, 3, 4, 2).reshape(groups, -1, f // groups)
     dw = np.matmul(d.transpose(0, 2, 1), cols).reshape(w.shape)
     dcols = np.matmul(d, w.reshape(groups, f // groups, -1))
-    dwin = dcols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(1, 0, 4, 2, 3, 5, 6).reshape(n, c, ho, wo, kh, kw)
+    dwin = (
+        dcols.reshape(groups, n, ho, wo, cg, kh, kw)
+        .transpose(1, 0, 4, 2, 3, 5, 6)
+        .reshape(n, c, ho, wo, kh, kw)
+    )
     dx = _unpad(_scatter(dwin, padded_shape, sh, sw, dh, dw_), ph, pw)
     return dx, dw, (dout.sum(axis=(0, 2, 3)) if has_bias else None)
 

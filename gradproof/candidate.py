@@ -66,7 +66,9 @@ def discover(directory: Path) -> list[Candidate]:
     """Every ``.py`` file of ``directory`` not starting with ``_``, and every installed candidate."""
     found = []
     if directory.is_dir():
-        found += [from_spec(str(path)) for path in sorted(directory.glob("*.py")) if not path.name.startswith("_")]
+        found += [
+            from_spec(str(path)) for path in sorted(directory.glob("*.py")) if not path.name.startswith("_")
+        ]
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.append(Candidate(name=_safe_name(entry_point.name), kind="module", target=entry_point.value))
     return unique_names(found)
@@ -100,6 +102,10 @@ class Worker:
     names: frozenset[str] = frozenset()
     defined: frozenset[str] = frozenset()
     """The callables the candidate's own code defines (not those it imports)."""
+    timed_out: dict[str, str] = field(default_factory=dict)
+    """Functions that ran past the timeout or killed their process, with the message: they are not
+    called again (each call would cost the timeout or a restart, and Hypothesis replays a failure
+    many times while it shrinks it)."""
     load_error: str | None = None
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _log: object = field(default=None, repr=False)
@@ -182,6 +188,28 @@ class Worker:
             self.start()  # the first call, or the one after a crash or a timeout
         if self.load_error is not None:
             raise CandidateError(f"the candidate failed to import: {self.load_error}")
+        poisoned = next((self.timed_out[c["fn"]] for c in calls if c["fn"] in self.timed_out), None)
+        failure = f"{poisoned} (not called again)" if poisoned is not None else None
+        if failure is None:
+            try:
+                header, out_arrays = self._send(calls, reset)
+            except CandidateError as exc:
+                failure = str(exc)
+        if failure is not None:
+            # One raise for both: Hypothesis replays a failure and must meet the same one.
+            raise CandidateError(failure)
+        replies = header.get("replies")
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            self.stop()
+            raise CandidateError("the candidate's process sent a malformed reply")
+        for reply in replies:
+            if reply.get("ok"):
+                reply["value"] = wire.decode(reply.get("value"), out_arrays)
+                if "args" in reply:
+                    reply["args"] = wire.decode(reply["args"], out_arrays)
+        return replies
+
+    def _send(self, calls: list[dict], reset: bool):
         arrays: list = []
         encoded = [
             {
@@ -194,19 +222,9 @@ class Worker:
             for call in calls
         ]
         names = ", ".join(sorted({call["fn"] for call in calls}))
-        header, out_arrays = self._exchange(
+        return self._exchange(
             {"calls": encoded, "reset": reset}, arrays, self.timeout * max(1, len(calls)), names
         )
-        replies = header.get("replies")
-        if not isinstance(replies, list) or len(replies) != len(calls):
-            self.stop()
-            raise CandidateError(f"{names}: the candidate's process sent a malformed reply")
-        for reply in replies:
-            if reply.get("ok"):
-                reply["value"] = wire.decode(reply.get("value"), out_arrays)
-                if "args" in reply:
-                    reply["args"] = wire.decode(reply["args"], out_arrays)
-        return replies
 
     def call(self, fn: str, *args, store=(), return_args: bool = False, **kwargs) -> Reply:
         """One call; a candidate's exception becomes a :class:`CandidateError` naming ``fn``."""
@@ -244,12 +262,18 @@ class Worker:
             return wire.read_message(read)
         except TimeoutError:
             self.stop()
-            raise CandidateError(
+            message = (
                 f"{what}: timed out after {timeout:g} s (the limit is set by --candidate-timeout); "
                 "its process was killed and will be restarted"
-            ) from None
+            )
+            for name in header.get("calls", []):
+                self.timed_out.setdefault(name["fn"], message)
+            raise CandidateError(message) from None
         except EOFError:
-            raise self._died(what) from None
+            error = self._died(what)
+            for name in header.get("calls", []):
+                self.timed_out.setdefault(name["fn"], str(error).splitlines()[0])
+            raise error from None
         except ValueError as exc:  # a header or array that does not parse
             self.stop()
             raise CandidateError(f"{what}: the candidate's process sent a malformed reply ({exc})") from None

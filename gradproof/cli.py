@@ -19,7 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help="grade candidates (files or modules) against the reference")
     grade.add_argument("candidates", nargs="+", metavar="PATH_OR_MODULE")
     grade.add_argument("--json", metavar="PATH", help="write a Gradescope results.json here")
-    grade.add_argument("--api", choices=("native", "cs231n", "coursera"), help="the candidates' API (default: detected)")
+    grade.add_argument(
+        "--api", choices=("native", "cs231n", "coursera"), help="the candidates' API (default: detected)"
+    )
     grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
     grade.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one call into a candidate")
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
@@ -33,8 +35,12 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     # `--option=value`: pytest looks for its rootdir among the arguments before plugins register
     # their options, and would take a detached candidate path for one.
     argv += [f"--candidate={candidate}" for candidate in args.candidates]
-    for option, value in (("--grade-json", args.json), ("--candidate-api", args.api), ("--points", args.points),
-                          ("--candidate-timeout", args.timeout)):
+    for option, value in (
+        ("--grade-json", args.json),
+        ("--candidate-api", args.api),
+        ("--points", args.points),
+        ("--candidate-timeout", args.timeout),
+    ):
         if value is not None:
             argv.append(f"{option}={value}")
     return argv + extra

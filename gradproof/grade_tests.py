@@ -19,6 +19,8 @@ GRADING = settings(
     derandomize=True,
     database=None,
     deadline=None,  # speed is the benchmarks' business
+    # One failure per check, the first found, shrunk: a student fixes one thing at a time.
+    report_multiple_bugs=False,
     # A slow candidate (Python loops) is what is being graded, not a problem of the strategy.
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -28,7 +30,9 @@ def test_candidate_imports(candidate_worker):
     """The candidate imports (in its own process) and defines at least one function of its API."""
     worker = candidate_worker
     if worker.load_error is not None:
-        raise AssertionError(f"{worker.candidate.name}: cannot import {worker.candidate.target}:\n{worker.load_error}")
+        raise AssertionError(
+            f"{worker.candidate.name}: cannot import {worker.candidate.target}:\n{worker.load_error}"
+        )
 
 
 @GRADING

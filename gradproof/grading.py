@@ -61,7 +61,13 @@ class WorkerExecutor:
         reset, self._reset = self._reset, False
         return self.worker.call_many(
             [
-                {"fn": c.fn, "args": c.args, "kwargs": c.kwargs, "store": c.store, "return_args": c.return_args}
+                {
+                    "fn": c.fn,
+                    "args": c.args,
+                    "kwargs": c.kwargs,
+                    "store": c.store,
+                    "return_args": c.return_args,
+                }
                 for c in calls
             ],
             reset=reset,
@@ -81,7 +87,9 @@ class WorkerExecutor:
     def invoke_many(self, calls: list[Call]) -> list[Reply]:
         replies = []
         for start in range(0, len(calls), CHUNK):
-            chunk = [dataclasses.replace(c, store=(), return_args=False) for c in calls[start : start + CHUNK]]
+            chunk = [
+                dataclasses.replace(c, store=(), return_args=False) for c in calls[start : start + CHUNK]
+            ]
             for call, reply in zip(chunk, self._request(chunk), strict=True):
                 if not reply["ok"]:
                     raise CandidateError(f"{call.fn} {reply['error']}")
@@ -214,7 +222,12 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
         raise AssertionError(f"{spec.name} forward: {exc}\n{text}") from None
     try:
         assert_close(
-            got, expected, tol=tol, quantity=f"{spec.name} forward", context=text, got_label="yours",
+            got,
+            expected,
+            tol=tol,
+            quantity=f"{spec.name} forward",
+            context=text,
+            got_label="yours",
             expected_label="reference",
         )
     except AssertionError as exc:
@@ -224,7 +237,9 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
         raise AssertionError(f"{exc}\n  {verdict}" if verdict else str(exc)) from None
     for quantity, value in expected_cache.extras.items():
         if quantity not in cache.extras:
-            raise AssertionError(f"{spec.name} {quantity}: the forward did not leave it where expected\n{text}")
+            raise AssertionError(
+                f"{spec.name} {quantity}: the forward did not leave it where expected\n{text}"
+            )
         assert_close(
             as_array(cache.extras[quantity], f"{spec.name} {quantity}", text),
             value,
@@ -244,7 +259,8 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
     """
     __tracebackhide__ = True
     graded.executor.reset()
-    text = f"  example: {example.describe()}\n{graded.context()}\n  upstream gradient dout: standard normal, seed {seed}"
+    text = f"  example: {example.describe()}\n{graded.context()}"
+    text += f"\n  upstream gradient dout: standard normal, seed {seed}"
     spec, oracle = graded.spec, graded.oracle
     expected_out, expected_cache = call_forward(oracle, example.copy(), text)
     try:
@@ -265,8 +281,13 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
     for name in present(spec, example):
         try:
             assert_close(
-                grads[name], expected[name], tol=spec.tolerance("oracle"), quantity=f"{spec.name} d{name}",
-                context=text, got_label="yours", expected_label="reference",
+                grads[name],
+                expected[name],
+                tol=spec.tolerance("oracle"),
+                quantity=f"{spec.name} d{name}",
+                context=text,
+                got_label="yours",
+                expected_label="reference",
             )
         except AssertionError as exc:
             verdict = _own_forward_verdict(graded, example, seed)
@@ -310,24 +331,45 @@ def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config:
     ours, theirs = (w.copy(), dict(config)), (w.copy(), dict(config))
     for step, dw in enumerate(grads, start=1):
         results = []
-        for label, executor, (w_now, config_now) in (("reference", graded.oracle, ours), ("yours", graded.executor, theirs)):
+        for executor, (w_now, config_now) in (
+            ("reference", graded.oracle, ours),
+            ("yours", graded.executor, theirs),
+        ):
             try:
                 value = executor.invoke(Call(b.fn, (w_now.copy(), dw.copy(), dict(config_now)))).value
             except CandidateError as exc:
                 raise AssertionError(f"{b.name} step {step}: {exc}\n{text}") from None
             next_w, next_config = expect_tuple(value, 2, b.fn, "next_w, config")
             if not isinstance(next_config, dict):
-                raise AssertionError(f"{b.name} step {step}: {b.fn} returned a {type(next_config).__name__} as its config, expected a dict\n{text}")
+                raise AssertionError(
+                    f"{b.name} step {step}: {b.fn} returned a {type(next_config).__name__} as its config, "
+                    f"expected a dict\n{text}"
+                )
             results.append((as_array(next_w, f"{b.name} step {step}: next_w", text), next_config))
         (w_ref, config_ref), (w_got, config_got) = results
         where = f"{text}\n  after step {step}"
-        assert_close(w_got, w_ref, tol=tol, quantity=f"{b.name} next_w", context=where, got_label="yours", expected_label="reference")
+        assert_close(
+            w_got,
+            w_ref,
+            tol=tol,
+            quantity=f"{b.name} next_w",
+            context=where,
+            got_label="yours",
+            expected_label="reference",
+        )
         for key in b.state:
             if key not in config_got:
-                raise AssertionError(f"{b.name} config[{key!r}]: not in the config returned after step {step}\n{text}")
+                raise AssertionError(
+                    f"{b.name} config[{key!r}]: not in the config returned after step {step}\n{text}"
+                )
             assert_close(
-                as_array(config_got[key], f"{b.name} config[{key!r}]", where), np.asarray(config_ref[key], dtype=np.float64),
-                tol=tol, quantity=f"{b.name} config[{key!r}]", context=where, got_label="yours", expected_label="reference",
+                as_array(config_got[key], f"{b.name} config[{key!r}]", where),
+                np.asarray(config_ref[key], dtype=np.float64),
+                tol=tol,
+                quantity=f"{b.name} config[{key!r}]",
+                context=where,
+                got_label="yours",
+                expected_label="reference",
             )
         ours, theirs = (w_ref, config_ref), (w_got, config_got)
 
@@ -351,5 +393,12 @@ def check_forward_contracts(graded: GradedOp, example: Example, *, seed: int) ->
     if out.dtype != dtype:
         raise AssertionError(f"{spec.name} forward: output has dtype {out.dtype}, expected {dtype}\n{text}")
     assert_finite(out, quantity=f"{spec.name} forward", context=text)
-    assert_close(again, out, tol=spec.tolerance("oracle"), quantity=f"{spec.name} forward, second call",
-                 context=text, got_label="second call", expected_label="first call")
+    assert_close(
+        again,
+        out,
+        tol=spec.tolerance("oracle"),
+        quantity=f"{spec.name} forward, second call",
+        context=text,
+        got_label="second call",
+        expected_label="first call",
+    )

@@ -101,9 +101,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="wall-clock limit of one call into a candidate (default 5)",
     )
-    group.addoption(
-        "--grade-json", default=None, metavar="PATH", help="write a Gradescope results.json here"
-    )
+    group.addoption("--grade-json", default=None, metavar="PATH", help="write a Gradescope results.json here")
     group.addoption(
         "--points", default=None, metavar="FILE", help="a TOML file with a [points] table: op name -> points"
     )
@@ -123,7 +121,9 @@ def _grading(config: pytest.Config):
             else candidates.discover(Path(config.rootpath) / "candidates")
         )
         timeout = config.getoption("--candidate-timeout") or candidates.DEFAULT_TIMEOUT
-        grading = Grading(found, config.getoption("--candidate-api"), timeout, load_points(config.getoption("--points")))
+        grading = Grading(
+            found, config.getoption("--candidate-api"), timeout, load_points(config.getoption("--points"))
+        )
         config.stash[GRADING_KEY] = grading
         config.stash[START_KEY] = time.monotonic()
     return grading

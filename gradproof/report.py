@@ -148,10 +148,14 @@ class Grading:
         for grade in self.grades:
             for unit, passed, count, points, weight, _ in self.rows(grade):
                 outcomes = grade.outcomes.get(unit, [])
-                output = "\n\n".join(
-                    f"{o.check}: {'passed' if o.passed else 'FAILED'}" + (f"\n{o.output}" if o.output else "")
-                    for o in outcomes
-                ) or "not implemented"
+                output = (
+                    "\n\n".join(
+                        f"{o.check}: {'passed' if o.passed else 'FAILED'}"
+                        + (f"\n{o.output}" if o.output else "")
+                        for o in outcomes
+                    )
+                    or "not implemented"
+                )
                 tests.append(
                     {
                         "name": f"{grade.candidate.name}: {unit}",

@@ -88,7 +88,7 @@ class Worker:
         kwargs = wire.decode(request.get("kwargs", {"$d": {}}), arrays, self.resolve)
         try:
             value = function(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - a candidate's exit or error is its own failed check
+        except BaseException as exc:
             return {"ok": False, "error": describe_exception(exc)}
         store = request.get("store") or []
         if store and isinstance(value, tuple):
@@ -116,7 +116,7 @@ def main() -> None:
     header, _ = wire.read_message(read)
     try:
         module = load(header["load"])
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         wire.write_message(out, {"ok": False, "error": describe_exception(exc)}, [])
         return
     names = sorted(name for name, value in vars(module).items() if callable(value))

@@ -187,7 +187,11 @@ def layer(
 
     def forward_call(arrays, hparams):
         return Call(
-            forward_fn, args(arrays, hparams), kwargs(arrays, hparams), store=(1,), return_args=extras is not None
+            forward_fn,
+            args(arrays, hparams),
+            kwargs(arrays, hparams),
+            store=(1,),
+            return_args=extras is not None,
         )
 
     def forward_result(value, args_after, hparams):

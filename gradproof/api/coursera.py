@@ -88,7 +88,12 @@ def api() -> Api:
     bindings = (
         _zero_pad(),
         layer(
-            "conv2d", "conv_forward", "conv_backward", conv_examples(), ("A_prev", "W", "b"), "conv2d",
+            "conv2d",
+            "conv_forward",
+            "conv_backward",
+            conv_examples(),
+            ("A_prev", "W", "b"),
+            "conv2d",
             args=lambda a, h: (*a, dict(h)),
         ),
         _pool("max_pool2d", "max", distinct=True),

@@ -54,7 +54,11 @@ def _bn_example(draw, spatial: bool) -> Example:
             "running_mean": draw(gs.arrays((c,))),
             "running_var": draw(gs.arrays((c,), elements=gs.floats(min_value=0.1, max_value=4.0))),
         },
-        {"mode": mode, "momentum": draw(gs.floats(min_value=0.0, max_value=1.0)), "eps": draw(st.sampled_from(EPSILONS))},
+        {
+            "mode": mode,
+            "momentum": draw(gs.floats(min_value=0.0, max_value=1.0)),
+            "eps": draw(st.sampled_from(EPSILONS)),
+        },
     )
 
 
@@ -92,6 +96,7 @@ def conv_examples(draw):
     n, c, f = _dims(draw, 1, 2), _dims(draw, 1, 3), _dims(draw, 1, 3)
     hh, ww = _dims(draw, 1, 3), _dims(draw, 1, 3)
     stride, pad = _dims(draw, 1, 2), draw(st.integers(0, 2))
+
     # Sides with (H + 2 pad - HH) divisible by the stride, as the template asserts, and at least 1.
     def side(kernel):
         fewest = max(0, -(-(1 - kernel + 2 * pad) // stride))
@@ -99,7 +104,11 @@ def conv_examples(draw):
 
     h, w = side(hh), side(ww)
     return Example(
-        {"x": draw(gs.arrays((n, c, h, w))), "w": draw(gs.arrays((f, c, hh, ww))), "b": draw(gs.arrays((f,)))},
+        {
+            "x": draw(gs.arrays((n, c, h, w))),
+            "w": draw(gs.arrays((f, c, hh, ww))),
+            "b": draw(gs.arrays((f,))),
+        },
         {"stride": stride, "pad": pad},
     )
 
@@ -173,47 +182,94 @@ def _loss(op: str, fn: str, examples, reference: str, to_reference) -> Binding:
 
 def _bindings() -> tuple[Binding, ...]:
     bn_reference = lambda ex: Example(  # noqa: E731
-        dict(ex.inputs), {"training": ex.hparams["mode"] == "train", "eps": ex.hparams["eps"], "momentum": 0.1}
+        dict(ex.inputs),
+        {"training": ex.hparams["mode"] == "train", "eps": ex.hparams["eps"], "momentum": 0.1},
     )
     return (
         layer("affine", "affine_forward", "affine_backward", affine_examples(), ("x", "w", "b"), "affine"),
         layer("relu", "relu_forward", "relu_backward", relu_examples(), ("x",), "relu"),
         layer(
-            "batchnorm", "batchnorm_forward", "batchnorm_backward", batchnorm_examples(), ("x", "gamma", "beta"),
-            "batch_norm", args=_bn_param, extras=_running, to_reference=bn_reference,
+            "batchnorm",
+            "batchnorm_forward",
+            "batchnorm_backward",
+            batchnorm_examples(),
+            ("x", "gamma", "beta"),
+            "batch_norm",
+            args=_bn_param,
+            extras=_running,
+            to_reference=bn_reference,
         ),
         layer(
-            "batchnorm_alt", "batchnorm_forward", "batchnorm_backward_alt", batchnorm_examples(),
-            ("x", "gamma", "beta"), "batch_norm", args=_bn_param, extras=_running, to_reference=bn_reference,
+            "batchnorm_alt",
+            "batchnorm_forward",
+            "batchnorm_backward_alt",
+            batchnorm_examples(),
+            ("x", "gamma", "beta"),
+            "batch_norm",
+            args=_bn_param,
+            extras=_running,
+            to_reference=bn_reference,
         ),
         layer(
-            "spatial_batchnorm", "spatial_batchnorm_forward", "spatial_batchnorm_backward",
-            batchnorm_examples(spatial=True), ("x", "gamma", "beta"), "batch_norm", args=_bn_param,
-            extras=_running, to_reference=bn_reference,
+            "spatial_batchnorm",
+            "spatial_batchnorm_forward",
+            "spatial_batchnorm_backward",
+            batchnorm_examples(spatial=True),
+            ("x", "gamma", "beta"),
+            "batch_norm",
+            args=_bn_param,
+            extras=_running,
+            to_reference=bn_reference,
         ),
         layer(
-            "layernorm", "layernorm_forward", "layernorm_backward", layernorm_examples(), ("x", "gamma", "beta"),
-            "layer_norm", args=lambda a, h: (*a, {"eps": h["eps"]}),
+            "layernorm",
+            "layernorm_forward",
+            "layernorm_backward",
+            layernorm_examples(),
+            ("x", "gamma", "beta"),
+            "layer_norm",
+            args=lambda a, h: (*a, {"eps": h["eps"]}),
         ),
         layer(
-            "spatial_groupnorm", "spatial_groupnorm_forward", "spatial_groupnorm_backward", groupnorm_examples(),
-            ("x", "gamma", "beta"), "group_norm", args=lambda a, h: (*a, h["G"], {"eps": h["eps"]}),
+            "spatial_groupnorm",
+            "spatial_groupnorm_forward",
+            "spatial_groupnorm_backward",
+            groupnorm_examples(),
+            ("x", "gamma", "beta"),
+            "group_norm",
+            args=lambda a, h: (*a, h["G"], {"eps": h["eps"]}),
         ),
         layer(
-            "conv2d", "conv_forward_naive", "conv_backward_naive", conv_examples(), ("x", "w", "b"), "conv2d",
+            "conv2d",
+            "conv_forward_naive",
+            "conv_backward_naive",
+            conv_examples(),
+            ("x", "w", "b"),
+            "conv2d",
             args=lambda a, h: (*a, {"stride": h["stride"], "pad": h["pad"]}),
         ),
         layer(
-            "max_pool2d", "max_pool_forward_naive", "max_pool_backward_naive", max_pool_examples(), ("x",),
-            "max_pool2d", args=lambda a, h: (*a, dict(h)),
+            "max_pool2d",
+            "max_pool_forward_naive",
+            "max_pool_backward_naive",
+            max_pool_examples(),
+            ("x",),
+            "max_pool2d",
+            args=lambda a, h: (*a, dict(h)),
             to_reference=lambda ex: Example(
                 dict(ex.inputs),
-                {"kernel_size": (ex.hparams["pool_height"], ex.hparams["pool_width"]), "stride": ex.hparams["stride"]},
+                {
+                    "kernel_size": (ex.hparams["pool_height"], ex.hparams["pool_width"]),
+                    "stride": ex.hparams["stride"],
+                },
             ),
         ),
         _loss("svm_loss", "svm_loss", svm_loss_examples(), "multi_margin_loss", _with({"reduction": "mean"})),
         _loss(
-            "softmax_loss", "softmax_loss", softmax_loss_examples(), "softmax_cross_entropy",
+            "softmax_loss",
+            "softmax_loss",
+            softmax_loss_examples(),
+            "softmax_cross_entropy",
             _with({"reduction": "mean"}),
         ),
     )
@@ -229,7 +285,9 @@ def _optimizers() -> tuple[OptimizerBinding, ...]:
         OptimizerBinding(
             "sgd_momentum",
             "sgd_momentum",
-            st.fixed_dictionaries({}, optional={"learning_rate": _rate(), "momentum": gs.floats(min_value=0.0, max_value=0.99)}),
+            st.fixed_dictionaries(
+                {}, optional={"learning_rate": _rate(), "momentum": gs.floats(min_value=0.0, max_value=0.99)}
+            ),
             ("velocity",),
         ),
         OptimizerBinding(

@@ -102,7 +102,9 @@ def layernorm_backward(dout, cache):
 
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
-    out, cache = group_norm_forward(x, gamma.ravel(), beta.ravel(), num_groups=G, eps=gn_param.get("eps", 1e-5))
+    out, cache = group_norm_forward(
+        x, gamma.ravel(), beta.ravel(), num_groups=G, eps=gn_param.get("eps", 1e-5)
+    )
     return out, (cache, gamma.shape)
 
 

@@ -1,0 +1,149 @@
+"""Grading end to end: planted bugs in the three APIs, and candidates that misbehave, each graded in a
+pytest run of its own; the verdicts are read from the Gradescope results.json it writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradproof import cli
+
+HERE = Path(__file__).parent / "candidates"
+QUICK = """
+[tool.gradproof.hypothesis.profiles.quick]
+max_examples = 10
+derandomize = true
+database = false
+"""
+
+
+def grade(pytester: pytest.Pytester, *candidates: str, options: tuple[str, ...] = ()) -> tuple[dict, object]:
+    """Grade ``candidates`` (files of tests/candidates) in a fresh pytest process; the results.json
+    and the run's result."""
+    pytester.makefile(".toml", pyproject=QUICK)
+    out = pytester.path / "results.json"
+    args = [
+        "--pyargs",
+        "gradproof.grade_tests",
+        "--hypothesis-profile=quick",
+        f"--grade-json={out}",
+        *options,
+    ]
+    args += [f"--candidate={HERE / name}" for name in candidates]
+    result = pytester.runpytest_subprocess(*args)
+    return json.loads(out.read_text()), result
+
+
+def by_name(results: dict) -> dict[str, dict]:
+    return {test["name"]: test for test in results["tests"]}
+
+
+def test_misbehaving_candidates_fail_each_op_with_its_reason(pytester):
+    results, run = grade(
+        pytester,
+        "misbehaving.py",
+        "exits_at_import.py",
+        "syntax_error.py",
+        options=("--candidate-timeout=1",),
+    )
+    assert "INTERNALERROR" not in run.stdout.str()
+    tests = by_name(results)
+    expected = {
+        "relu": "relu_forward raised ValueError: relu is not done yet",
+        "tanh": "returned None (is it still a stub",
+        "elu": "returned list instead of a NumPy array",
+        "leaky_relu": "NaN",
+        "softplus": "mutated its input x",
+        "affine": "returned shape (2, 1), expected (1, 2)",
+        "gelu": "timed out after 1 s",
+        "log_softmax": "crashed: the candidate's process exited with code 0",
+        "softmax": "called sys.exit(0)",
+    }
+    for op, reason in expected.items():
+        test = tests[f"misbehaving: {op}"]
+        assert test["status"] == "failed", op
+        assert reason in test["output"], (op, test["output"][:2000])
+    # The one correct op gets its points, whatever the others did, and NumPy patched in the
+    # candidate's process changed nothing here.
+    assert tests["misbehaving: sigmoid"]["status"] == "passed"
+    assert tests["misbehaving: sigmoid"]["score"] == 1.0
+    assert "called sys.exit(0)" in run.stdout.str()  # exits_at_import: one failed import check
+    assert "SyntaxError" in run.stdout.str()
+    # Partial credit is per check: the transposed affine still passes its contracts and its
+    # backward-vs-own-forward check.
+    assert tests["misbehaving: affine"]["score"] == 0.5
+
+
+def test_planted_cs231n_bugs_are_caught_by_the_right_check(pytester):
+    results, run = grade(pytester, "cs231n_bugs.py")
+    tests = by_name(results)
+    assert "cs231n API" in run.stdout.str()
+
+    def output(op):
+        return tests[f"cs231n_bugs: {op}"]["output"]
+
+    # Forgot dout: the backward is wrong against the reference and against its own forward.
+    assert "backward: FAILED\naffine d" in output("affine")
+    assert "also disagrees with finite differences of its own forward" in output("affine")
+    assert "forward: passed" in output("affine")
+    # The stride forgotten in the conv backward only: the forward passes.
+    assert "forward: passed" in output("conv2d")
+    assert "backward: FAILED" in output("conv2d")
+    # Softmax loss summed, not averaged: the forward is wrong, and its dx is the averaged one.
+    assert "forward: FAILED\nsoftmax_loss forward" in output("softmax_loss")
+    # PyTorch's momentum convention in batch norm: the running mean is wrong, said so.
+    assert "batchnorm running_mean" in output("batchnorm")
+    assert "momentum" not in tests  # no such op
+    assert "sgd_momentum next_w" in output("sgd_momentum") or "velocity" in output("sgd_momentum")
+    assert "adam next_w" in output("adam")
+    for op in ("affine", "conv2d", "softmax_loss", "batchnorm", "sgd_momentum", "adam"):
+        assert tests[f"cs231n_bugs: {op}"]["status"] == "failed", op
+
+
+def test_planted_coursera_bug_is_caught_in_the_notebooks_terms(pytester):
+    results, run = grade(pytester, "coursera_bugs.py")
+    tests = by_name(results)
+    assert "coursera API" in run.stdout.str()
+    assert tests["coursera_bugs: zero_pad"]["status"] == "passed"
+    conv = tests["coursera_bugs: conv2d"]["output"]
+    assert "forward: passed" in conv
+    assert "conv2d db" in conv  # the notebook's names, not the reference's
+    assert tests["coursera_bugs: conv2d"]["status"] == "failed"
+
+
+def test_gradproof_grade_writes_full_marks_for_a_correct_candidate(tmp_path):
+    out = tmp_path / "r.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from gradproof.cli import main; sys.exit(main())",
+            "grade",
+            str(HERE / "relu_only.py"),
+            "--json",
+            str(out),
+            "--profile",
+            "dev",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    results = json.loads(out.read_text())
+    assert results["score"] == results["max_score"] == 1.0
+    assert set(results) >= {"score", "max_score", "execution_time", "tests"}
+    (test,) = [t for t in results["tests"] if t["name"] == "relu_only: relu"]
+    assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+
+
+def test_grade_command_line_attaches_option_values():
+    args, extra = cli._parser().parse_known_args(["grade", "a.py", "b.py", "--json", "r.json", "-x"])
+    argv = cli.pytest_args(args, extra)
+    assert "--candidate=a.py" in argv
+    assert "--candidate=b.py" in argv
+    assert "--grade-json=r.json" in argv
+    assert argv[-1] == "-x"
