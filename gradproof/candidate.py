@@ -116,6 +116,8 @@ class Worker:
     def start(self) -> None:
         """Spawn the worker and import the candidate; sets ``names`` or ``load_error``."""
         self.stop()
+        if self._log is not None:
+            self._log.close()  # the last process's output: read by then, if it crashed
         # The candidate runs in an empty directory of its own: files it writes land there.
         self._home = tempfile.TemporaryDirectory(prefix=f"gradproof-{self.candidate.name}-")
         self._log = tempfile.TemporaryFile(mode="w+b")
@@ -225,15 +227,6 @@ class Worker:
         return self._exchange(
             {"calls": encoded, "reset": reset}, arrays, self.timeout * max(1, len(calls)), names
         )
-
-    def call(self, fn: str, *args, store=(), return_args: bool = False, **kwargs) -> Reply:
-        """One call; a candidate's exception becomes a :class:`CandidateError` naming ``fn``."""
-        (reply,) = self.call_many(
-            [{"fn": fn, "args": args, "kwargs": kwargs, "store": store, "return_args": return_args}]
-        )
-        if not reply["ok"]:
-            raise CandidateError(f"{fn} {reply['error']}")
-        return Reply(reply["value"], reply.get("args"))
 
     def _exchange(self, header: dict, arrays: list, timeout: float, what: str):
         process = self._process

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradproof.candidate import CandidateError
 from gradproof.compare import as_array, assert_close, assert_finite, format_index
 from gradproof.fd import EPS, directional_slopes, elementwise_slopes, random_direction, scalarize
 from gradproof.registry import Example, OpSpec
@@ -32,7 +33,10 @@ class KinkCrossed(AssertionError):
 def call_forward(spec: OpSpec, example: Example, context: str = ""):
     """``spec.forward`` on ``example``, checked to return ``(out, cache)`` with an array ``out``."""
     __tracebackhide__ = True
-    result = spec.forward(*example.inputs.values(), **example.hparams)
+    try:
+        result = spec.forward(*example.inputs.values(), **example.hparams)
+    except CandidateError as exc:  # a candidate's forward raised, hung or crashed in its process
+        raise AssertionError(f"{spec.name} forward: {exc}\n{context}") from None
     if not isinstance(result, tuple) or len(result) != 2:
         length = f" of length {len(result)}" if isinstance(result, tuple) else ""
         raise AssertionError(
@@ -56,7 +60,10 @@ def call_backward(spec: OpSpec, dout: np.ndarray, cache, example: Example, conte
     """
     __tracebackhide__ = True
     names = present(spec, example)
-    grads = spec.backward(dout, cache)
+    try:
+        grads = spec.backward(dout, cache)
+    except CandidateError as exc:
+        raise AssertionError(f"{spec.name} backward: {exc}\n{context}") from None
     if len(spec.differentiable) == 1 and not isinstance(grads, (tuple, list)):
         grads = (grads,)
     if isinstance(grads, (tuple, list)) and len(grads) == len(spec.differentiable) != len(names):

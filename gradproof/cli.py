@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from gradproof.api import APIS
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradproof", description=__doc__.splitlines()[0])
@@ -19,9 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help="grade candidates (files or modules) against the reference")
     grade.add_argument("candidates", nargs="+", metavar="PATH_OR_MODULE")
     grade.add_argument("--json", metavar="PATH", help="write a Gradescope results.json here")
-    grade.add_argument(
-        "--api", choices=("native", "cs231n", "coursera"), help="the candidates' API (default: detected)"
-    )
+    grade.add_argument("--api", choices=APIS, help="the candidates' API (default: detected)")
     grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
     grade.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one call into a candidate")
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")

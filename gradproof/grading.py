@@ -157,26 +157,63 @@ def bind(binding: Binding, executor, name: str | None = None) -> OpSpec:
     )
 
 
-class GradedOp:
-    """One op of one candidate: the unit of a test id (``alice-conv2d``) and of the grade table.
+class Graded:
+    """One op or optimizer of one candidate: the unit of a test id (``alice-conv2d``) and of the
+    grade table.
 
     A plain class with a short repr: Hypothesis prints the arguments of a failing test, and the
     student needs the example, not the binding's internals.
     """
 
-    def __init__(self, candidate: Candidate, api: Api, binding: Binding, worker: Worker) -> None:
+    def __init__(self, candidate: Candidate, api: Api, binding, worker: Worker) -> None:
         self.candidate, self.api, self.binding, self.worker = candidate, api, binding, worker
 
     @property
+    def unit(self) -> str:
+        """The op's or optimizer's name."""
+        raise NotImplementedError
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    @property
     def id(self) -> str:
-        return f"{self.candidate.name}-{self.binding.op}"
+        return f"{self.candidate.name}-{self.unit}"
 
     def __repr__(self) -> str:
-        return f"GradedOp({self.id}: {' / '.join(self.binding.functions)}, {self.api.name} API)"
+        return f"{type(self).__name__}({self.id}: {' / '.join(self.functions)}, {self.api.name} API)"
 
     @cached_property
     def executor(self) -> WorkerExecutor:
         return WorkerExecutor(self.worker)
+
+    @cached_property
+    def local(self) -> LocalExecutor:
+        """The API's oracle, run in this process."""
+        return LocalExecutor(self.api.oracle_module())
+
+    def context(self) -> str:
+        missing = [fn for fn in self.functions if fn not in self.worker.names]
+        lines = [
+            f"  candidate: {self.candidate.name} ({self.candidate.target}), {self.api.name} API: "
+            + " / ".join(self.functions)
+        ]
+        if missing:
+            lines.append(f"  not defined by the candidate: {', '.join(missing)}")
+        return "\n".join(lines)
+
+
+class GradedOp(Graded):
+    binding: Binding
+
+    @property
+    def unit(self) -> str:
+        return self.binding.op
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return self.binding.functions
 
     @cached_property
     def spec(self) -> OpSpec:
@@ -184,28 +221,22 @@ class GradedOp:
 
     @cached_property
     def oracle(self) -> OpSpec:
-        return bind(self.binding, LocalExecutor(self.api.oracle_module()))
-
-    def context(self) -> str:
-        missing = [fn for fn in self.binding.functions if fn not in self.worker.names]
-        lines = [
-            f"  candidate: {self.candidate.name} ({self.candidate.target}), {self.api.name} API: "
-            + " / ".join(self.binding.functions)
-        ]
-        if missing:
-            lines.append(f"  not defined by the candidate: {', '.join(missing)}")
-        return "\n".join(lines)
+        return bind(self.binding, self.local)
 
 
-def _own_forward_verdict(graded: GradedOp, example: Example, seed: int) -> str:
-    """Whether the candidate's backward matches finite differences of its own forward, as a sentence."""
+def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) -> bool | None:
+    """Whether the candidate's backward matches finite differences of its own forward (None when
+    the step crossed a kink and cannot tell)."""
     try:
         check_gradients(graded.spec, example, seed=seed, full=False)
     except KinkCrossed:
-        return ""
+        return None
     except AssertionError:
-        return "its backward also disagrees with finite differences of its own forward"
-    return "its backward is consistent with its own forward"
+        return False
+    return True
+
+
+ALSO_WRONG = "its backward also disagrees with finite differences of its own forward"
 
 
 def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
@@ -216,10 +247,7 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
     spec = graded.spec
     tol = spec.tolerance("oracle")
     expected, expected_cache = call_forward(graded.oracle, example.copy(), text)
-    try:
-        got, cache = call_forward(spec, example.copy(), text)
-    except CandidateError as exc:
-        raise AssertionError(f"{spec.name} forward: {exc}\n{text}") from None
+    got, cache = call_forward(spec, example.copy(), text)
     try:
         assert_close(
             got,
@@ -231,10 +259,15 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             expected_label="reference",
         )
     except AssertionError as exc:
-        verdict = _own_forward_verdict(graded, example, seed)
-        if verdict == "its backward is consistent with its own forward":
-            verdict = "your backward is consistent with your forward, but your forward is wrong"
-        raise AssertionError(f"{exc}\n  {verdict}" if verdict else str(exc)) from None
+        consistent = _consistent_with_own_forward(graded, example, seed)
+        if consistent is None:
+            raise
+        verdict = (
+            "your backward is consistent with your forward, but your forward is wrong"
+            if consistent
+            else ALSO_WRONG
+        )
+        raise AssertionError(f"{exc}\n  {verdict}") from None
     for quantity, value in expected_cache.extras.items():
         if quantity not in cache.extras:
             raise AssertionError(
@@ -263,10 +296,7 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
     text += f"\n  upstream gradient dout: standard normal, seed {seed}"
     spec, oracle = graded.spec, graded.oracle
     expected_out, expected_cache = call_forward(oracle, example.copy(), text)
-    try:
-        out, cache = call_forward(spec, example.copy(), text)
-    except CandidateError as exc:
-        raise AssertionError(f"{spec.name} forward: {exc}\n{text}") from None
+    out, cache = call_forward(spec, example.copy(), text)
     v = np.random.default_rng(seed).standard_normal(expected_out.shape)
     if out.shape != expected_out.shape:
         raise AssertionError(
@@ -274,10 +304,7 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
             f"cannot be judged without a forward of the right shape\n{text}"
         )
     expected = call_backward(oracle, v.copy(), expected_cache, example, text)
-    try:
-        grads = call_backward(spec, v.copy(), cache, example, text)
-    except CandidateError as exc:
-        raise AssertionError(f"{spec.name} backward: {exc}\n{text}") from None
+    grads = call_backward(spec, v.copy(), cache, example, text)
     for name in present(spec, example):
         try:
             assert_close(
@@ -290,51 +317,38 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
                 expected_label="reference",
             )
         except AssertionError as exc:
-            verdict = _own_forward_verdict(graded, example, seed)
-            raise AssertionError(f"{exc}\n  {verdict}" if verdict else str(exc)) from None
+            consistent = _consistent_with_own_forward(graded, example, seed)
+            if consistent is None:
+                raise
+            verdict = "its backward is consistent with its own forward" if consistent else ALSO_WRONG
+            raise AssertionError(f"{exc}\n  {verdict}") from None
 
 
 # -- optimizers ------------------------------------------------------------------------------------
 
 
-class GradedOptimizer:
-    """One optimizer of one candidate."""
-
-    def __init__(self, candidate: Candidate, api: Api, binding: OptimizerBinding, worker: Worker) -> None:
-        self.candidate, self.api, self.binding, self.worker = candidate, api, binding, worker
+class GradedOptimizer(Graded):
+    binding: OptimizerBinding
 
     @property
-    def id(self) -> str:
-        return f"{self.candidate.name}-{self.binding.name}"
+    def unit(self) -> str:
+        return self.binding.name
 
-    def __repr__(self) -> str:
-        return f"GradedOptimizer({self.id}: {self.binding.fn}, {self.api.name} API)"
-
-    @cached_property
-    def executor(self) -> WorkerExecutor:
-        return WorkerExecutor(self.worker)
-
-    @cached_property
-    def oracle(self) -> LocalExecutor:
-        return LocalExecutor(self.api.oracle_module())
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.binding.fn,)
 
 
 def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config: dict) -> None:
     """Every step's parameter and every state entry of the config equal the oracle's."""
     __tracebackhide__ = True
     b = graded.binding
-    text = (
-        f"  example: w {w.shape}, {len(grads)} steps, first config {config!r}\n"
-        f"  candidate: {graded.candidate.name} ({graded.candidate.target}), {graded.api.name} API: {b.fn}"
-    )
+    text = f"  example: w {w.shape}, {len(grads)} steps, first config {config!r}\n{graded.context()}"
     tol = tolerance_for("oracle", np.float64, ())
     ours, theirs = (w.copy(), dict(config)), (w.copy(), dict(config))
     for step, dw in enumerate(grads, start=1):
         results = []
-        for executor, (w_now, config_now) in (
-            ("reference", graded.oracle, ours),
-            ("yours", graded.executor, theirs),
-        ):
+        for executor, (w_now, config_now) in ((graded.local, ours), (graded.executor, theirs)):
             try:
                 value = executor.invoke(Call(b.fn, (w_now.copy(), dw.copy(), dict(config_now)))).value
             except CandidateError as exc:
@@ -381,11 +395,8 @@ def check_forward_contracts(graded: GradedOp, example: Example, *, seed: int) ->
     graded.executor.reset()
     spec, text = graded.spec, f"  example: {example.describe()}\n{graded.context()}"
     working = example.copy()
-    try:
-        out, _ = call_forward(spec, working, text)
-        again, _ = call_forward(spec, example.copy(), text)
-    except CandidateError as exc:
-        raise AssertionError(f"{spec.name} forward: {exc}\n{text}") from None
+    out, _ = call_forward(spec, working, text)
+    again, _ = call_forward(spec, example.copy(), text)
     for name, original in example.inputs.items():
         if not np.array_equal(working.inputs[name], original, equal_nan=True):
             raise AssertionError(f"{spec.name} forward: mutated its input {name}\n{text}")

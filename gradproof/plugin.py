@@ -26,6 +26,7 @@ import pytest
 from hypothesis import settings
 
 from gradproof import registry
+from gradproof.api import APIS
 
 DEFAULT_PROFILES: dict[str, dict] = {
     # No deadline in any profile: the first example of a run pays for importing torch, and speed is
@@ -75,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 GRADING_KEY = pytest.StashKey["object"]()
+START_KEY = pytest.StashKey[float]()
 CANDIDATE_FIXTURES = ("candidate_worker", "graded_op", "graded_optimizer")
 
 
@@ -90,7 +92,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--candidate-api",
-        choices=("native", "cs231n", "coursera"),
+        choices=APIS,
         default=None,
         help="the API the candidates are written to (default: detected from the names each defines)",
     )
@@ -129,9 +131,6 @@ def _grading(config: pytest.Config):
     return grading
 
 
-START_KEY = pytest.StashKey[float]()
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     specs = registry.all_specs()
     optimizers = registry.all_optimizers()
@@ -159,7 +158,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, units in (("graded_op", "graded_ops"), ("graded_optimizer", "graded_optimizers")):
         if name in metafunc.fixturenames:
             graded = getattr(_grading(metafunc.config), units)
-            if metafunc.function.__name__ in ("test_backward", "test_backward_matches_own_forward"):
+            from gradproof.grade_tests import BACKWARD_TESTS
+
+            if metafunc.function.__name__ in BACKWARD_TESTS:
                 graded = [g for g in graded if g.binding.backward is not None]
             metafunc.parametrize(name, graded, ids=[g.id for g in graded])
 
@@ -190,9 +191,7 @@ def _candidate_unit(item: pytest.Item):
     for key in CANDIDATE_FIXTURES:
         value = params.get(key)
         if value is not None and hasattr(value, "candidate"):
-            if key == "candidate_worker":
-                return value.candidate, "import"
-            return value.candidate, getattr(value.binding, "op", None) or value.binding.name
+            return value.candidate, "import" if key == "candidate_worker" else value.unit
     return None, None
 
 
@@ -238,8 +237,9 @@ def _record(item: pytest.Item, report, call, candidate, unit) -> None:
         reason = next((line.strip() for line in text.splitlines() if line.strip()), "failed")
         if len(reason) > 160:
             reason = reason[:157] + "..."
-        output = f"{text}\n\nreproduce: {_reproduce_candidate(item, candidate)}"
-        report.sections.append(("gradproof: reproduce", _reproduce_candidate(item, candidate)))
+        command = _reproduce_candidate(item, candidate)
+        output = f"{text}\n\nreproduce: {command}"
+        report.sections.append(("gradproof: reproduce", command))
     grading.record(candidate.name, unit, Outcome(check, report.passed, reason, output, report.duration))
 
 

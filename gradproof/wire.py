@@ -104,7 +104,7 @@ def pack(header: dict, arrays: list) -> bytes:
     chunks.append(text)
     for array in arrays:
         buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array) if array.ndim else array, allow_pickle=False)
+        np.save(buffer, array, allow_pickle=False)
         data = buffer.getvalue()
         chunks.append(struct.pack(">Q", len(data)))
         chunks.append(data)

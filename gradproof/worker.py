@@ -71,10 +71,14 @@ class Worker:
         self.kept: dict[int, object] = {}
         self.next_id = 0
 
-    def keep(self, value) -> dict:
+    def keep(self, value) -> wire.Handle:
+        """Keep ``value`` here; the grading process gets its handle."""
         self.next_id += 1
         self.kept[self.next_id] = value
-        return {"$h": self.next_id, "type": type(value).__name__}
+        return wire.Handle(self.next_id, type(value).__name__)
+
+    def encode(self, value, arrays: list):
+        return wire.encode(value, arrays, lambda other: wire.encode(self.keep(other), arrays))
 
     def resolve(self, id: int):
         return self.kept[id]
@@ -92,16 +96,11 @@ class Worker:
             return {"ok": False, "error": describe_exception(exc)}
         store = request.get("store") or []
         if store and isinstance(value, tuple):
-            value = tuple(
-                self.kept_value(item) if index in store else item for index, item in enumerate(value)
-            )
-        reply = {"ok": True, "value": wire.encode(value, out_arrays, self.keep)}
+            value = tuple(self.keep(item) if index in store else item for index, item in enumerate(value))
+        reply = {"ok": True, "value": self.encode(value, out_arrays)}
         if request.get("return_args"):
-            reply["args"] = wire.encode(list(args), out_arrays, self.keep)
+            reply["args"] = self.encode(list(args), out_arrays)
         return reply
-
-    def kept_value(self, item):
-        return wire.Handle(**{"id": self.keep(item)["$h"], "type": type(item).__name__})
 
 
 def main() -> None:

@@ -60,8 +60,6 @@ class Binding:
         None for an op with a forward only (``zero_pad``), graded on its forward and contracts.
     to_reference : callable, optional
         ``to_reference(example) -> Example`` of the reference op, for its kink distance.
-    note : str
-        What the adapter assumed, said in the report.
     """
 
     op: str
@@ -73,7 +71,6 @@ class Binding:
     forward_result: Callable[[Any, Any, dict], tuple]
     backward: Callable[[Callable, np.ndarray, Any], Any] | None
     to_reference: Callable | None = None
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,6 @@ class OptimizerBinding:
     fn: str
     configs: Any
     state: tuple[str, ...]
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,12 +153,6 @@ def expect_tuple(value, length: int, what: str, names: str) -> tuple:
     raise CandidateError(f"{what} returned {got}, expected {length} values ({names})")
 
 
-def expect_dict(value, what: str) -> dict:
-    if isinstance(value, dict):
-        return value
-    raise CandidateError(f"{what} returned a {type(value).__name__} as its config, expected a dict")
-
-
 def layer(
     op: str,
     forward_fn: str,
@@ -176,7 +166,6 @@ def layer(
     extras: Callable[[list, dict], dict] | None = None,
     backward_kwargs: dict | None = None,
     to_reference: Callable | None = None,
-    note: str = "",
 ) -> Binding:
     """The common shape: ``forward(...) -> (out, cache)`` and ``backward(dout, cache) -> grads``.
 
@@ -215,5 +204,4 @@ def layer(
         forward_result,
         backward,
         to_reference,
-        note,
     )

@@ -24,22 +24,6 @@ def _dims(draw, low=1, high=4):
     return draw(st.integers(low, high))
 
 
-@st.composite
-def affine_examples(draw):
-    n, m = _dims(draw), _dims(draw, 1, 5)
-    trailing = draw(gs.shapes(min_dims=1, max_dims=3))
-    d = int(np.prod(trailing))
-    return Example(
-        {"x": draw(gs.arrays((n, *trailing))), "w": draw(gs.arrays((d, m))), "b": draw(gs.arrays((m,)))}
-    )
-
-
-@st.composite
-def relu_examples(draw):
-    shape = draw(gs.shapes(min_dims=1, max_dims=4))
-    return Example({"x": draw(gs.arrays(shape, elements=gs.away_from((0.0,))))})
-
-
 def _bn_example(draw, spatial: bool) -> Example:
     c = _dims(draw, 1, 4)
     mode = draw(st.sampled_from(["train", "test"]))
@@ -180,46 +164,43 @@ def _loss(op: str, fn: str, examples, reference: str, to_reference) -> Binding:
     )
 
 
-def _bindings() -> tuple[Binding, ...]:
-    bn_reference = lambda ex: Example(  # noqa: E731
-        dict(ex.inputs),
-        {"training": ex.hparams["mode"] == "train", "eps": ex.hparams["eps"], "momentum": 0.1},
+def _bn_reference(example: Example) -> Example:
+    hparams = example.hparams
+    training = hparams["mode"] == "train"
+    return Example(dict(example.inputs), {"training": training, "eps": hparams["eps"], "momentum": 0.1})
+
+
+def _batchnorm(op: str, forward_fn: str, backward_fn: str, *, spatial: bool) -> Binding:
+    """Batch norm, plain or spatial: a ``bn_param`` in, the running statistics left in it."""
+    return layer(
+        op,
+        forward_fn,
+        backward_fn,
+        batchnorm_examples(spatial=spatial),
+        ("x", "gamma", "beta"),
+        "batch_norm",
+        args=_bn_param,
+        extras=_running,
+        to_reference=_bn_reference,
     )
+
+
+def _bindings() -> tuple[Binding, ...]:
     return (
-        layer("affine", "affine_forward", "affine_backward", affine_examples(), ("x", "w", "b"), "affine"),
-        layer("relu", "relu_forward", "relu_backward", relu_examples(), ("x",), "relu"),
+        # The template's affine and relu take the reference's arguments: its examples serve as they are.
         layer(
-            "batchnorm",
-            "batchnorm_forward",
-            "batchnorm_backward",
-            batchnorm_examples(),
-            ("x", "gamma", "beta"),
-            "batch_norm",
-            args=_bn_param,
-            extras=_running,
-            to_reference=bn_reference,
+            "affine",
+            "affine_forward",
+            "affine_backward",
+            registry.get("affine").examples,
+            ("x", "w", "b"),
+            "affine",
         ),
-        layer(
-            "batchnorm_alt",
-            "batchnorm_forward",
-            "batchnorm_backward_alt",
-            batchnorm_examples(),
-            ("x", "gamma", "beta"),
-            "batch_norm",
-            args=_bn_param,
-            extras=_running,
-            to_reference=bn_reference,
-        ),
-        layer(
-            "spatial_batchnorm",
-            "spatial_batchnorm_forward",
-            "spatial_batchnorm_backward",
-            batchnorm_examples(spatial=True),
-            ("x", "gamma", "beta"),
-            "batch_norm",
-            args=_bn_param,
-            extras=_running,
-            to_reference=bn_reference,
+        layer("relu", "relu_forward", "relu_backward", registry.get("relu").examples, ("x",), "relu"),
+        _batchnorm("batchnorm", "batchnorm_forward", "batchnorm_backward", spatial=False),
+        _batchnorm("batchnorm_alt", "batchnorm_forward", "batchnorm_backward_alt", spatial=False),
+        _batchnorm(
+            "spatial_batchnorm", "spatial_batchnorm_forward", "spatial_batchnorm_backward", spatial=True
         ),
         layer(
             "layernorm",
