@@ -217,9 +217,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def _reproduce_candidate(item: pytest.Item, candidate) -> str:
     config = item.config
-    parts = ["pytest", shlex.quote(item.nodeid), "--candidate", shlex.quote(candidate.target)]
+    if item.nodeid.startswith("::"):  # collected by module name (`gradproof grade`): no file path to give
+        target = ["--pyargs", shlex.quote(f"{item.module.__name__}{item.nodeid}")]
+    else:
+        target = [shlex.quote(item.nodeid)]
+    # `--candidate=PATH`: a detached path would be taken for pytest's root directory.
+    parts = ["pytest", *target, shlex.quote(f"--candidate={candidate.target}")]
     if config.getoption("--candidate-api"):
-        parts += ["--candidate-api", config.getoption("--candidate-api")]
+        parts.append(f"--candidate-api={config.getoption('--candidate-api')}")
+    parts.append(f"--hypothesis-profile={settings.get_current_profile_name()}")
     return " ".join(parts)
 
 
