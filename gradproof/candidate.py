@@ -62,6 +62,21 @@ def from_spec(text: str) -> Candidate:
     return Candidate(name=_safe_name(text.rpartition(".")[2]), kind="module", target=text)
 
 
+def load_in_process(candidate: Candidate):
+    """Import ``candidate`` into this process, as its worker would (a file's directory goes on the
+    import path). For benchmarks only, where a worker's round trips would be timed too: a candidate
+    loaded this way can do anything to the process, so grading never does this."""
+    from gradproof import worker
+
+    return worker.load(
+        {
+            "kind": candidate.kind,
+            "target": candidate.target,
+            "module_name": f"gradproof_candidate_{candidate.name}",
+        }
+    )
+
+
 def discover(directory: Path) -> list[Candidate]:
     """Every ``.py`` file of ``directory`` not starting with ``_``, and every installed candidate."""
     found = []

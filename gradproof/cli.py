@@ -1,8 +1,12 @@
-"""The ``gradproof`` command: ``gradproof grade PATH [PATH ...] [--json results.json]``.
+"""The ``gradproof`` command.
 
-It runs pytest on gradproof's grading tests (:mod:`gradproof.grade_tests`) for the given
-candidates, with the derandomised ``ci`` profile unless told otherwise, and prints the grade table.
-Options it does not know go to pytest as they are (``-x``, ``-k conv2d``, ``-n 2``).
+``gradproof grade PATH [PATH ...] [--json results.json]`` runs pytest on gradproof's grading tests
+(:mod:`gradproof.grade_tests`) for the given candidates, with the derandomised ``ci`` profile unless
+told otherwise, and prints the grade table. Options it does not know go to pytest as they are
+(``-x``, ``-k conv2d``, ``-n 2``).
+
+``gradproof bench-report RESULTS.json [MORE.json ...] [--plot conv.png] [--markdown]`` prints the
+conv benchmarks' table (:mod:`gradproof.bench`) and draws their plot.
 """
 
 from __future__ import annotations
@@ -25,7 +29,28 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
     grade.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one call into a candidate")
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    report = commands.add_parser(
+        "bench-report", help="tabulate and plot conv benchmark results (pytest-benchmark JSON files)"
+    )
+    report.add_argument("results", nargs="+", metavar="RESULTS.json", help="one file per run")
+    report.add_argument("--plot", metavar="PNG", help="write a log-log plot of time against FLOPs here")
+    report.add_argument("--markdown", action="store_true", help="tables in Markdown")
     return parser
+
+
+def bench_report(args: argparse.Namespace) -> int:
+    from gradproof import bench
+
+    try:
+        results = bench.load(args.results)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"gradproof bench-report: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(bench.table(results, markdown=args.markdown)))
+    if args.plot:
+        bench.plot(results, args.plot)
+        print(f"\nplot written to {args.plot}")
+    return 0
 
 
 def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
@@ -47,7 +72,12 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, extra = _parser().parse_known_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "bench-report":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return bench_report(args)
     return int(pytest.main(pytest_args(args, extra)))
 
 

@@ -179,8 +179,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if _is_candidate_test(item):
             empty = _candidate_unit(item) == (None, None)
             (drop if empty else keep).append(item)
+        elif only_candidates and "benchmark" not in getattr(item, "fixturenames", ()):
+            drop.append(item)  # benchmarks time the candidates named, next to the built-in backends
         else:
-            (drop if only_candidates else keep).append(item)
+            keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -65,6 +65,15 @@ def load(target: dict):
     return importlib.import_module(where)
 
 
+def defined_names(module) -> frozenset[str]:
+    """The callables ``module``'s own code defines, not those it imports: what tells its API."""
+    return frozenset(
+        name
+        for name, value in vars(module).items()
+        if callable(value) and getattr(value, "__module__", None) == module.__name__
+    )
+
+
 class Worker:
     def __init__(self, module) -> None:
         self.module = module
@@ -119,11 +128,7 @@ def main() -> None:
         wire.write_message(out, {"ok": False, "error": describe_exception(exc)}, [])
         return
     names = sorted(name for name, value in vars(module).items() if callable(value))
-    # Functions written in the candidate itself, not imported into it: what tells its API.
-    defined = sorted(
-        name for name in names if getattr(getattr(module, name), "__module__", None) == module.__name__
-    )
-    wire.write_message(out, {"ok": True, "names": names, "defined": defined}, [])
+    wire.write_message(out, {"ok": True, "names": names, "defined": sorted(defined_names(module))}, [])
     worker = Worker(module)
     while True:
         try:

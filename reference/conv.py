@@ -2,6 +2,7 @@ r"""2-D convolution (cross-correlation, as in PyTorch), NCHW."""
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
 
 from gradproof import strategies as gs
@@ -23,7 +24,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
     :math:`g` only.
 
     Computed as im2col: the windows of :math:`x_p` are a strided view, copied once into a
-    (G, N Ho Wo, C/G KH KW) matrix, then one matrix product per group.
+    (G, C/G KH KW, N Ho Wo) matrix, then one matrix product per group.
 
     Parameters
     ----------
@@ -51,16 +52,11 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
     xp = pad(x, padding)
     win = windows(xp, (kh, kw), stride, dilation)
     ho, wo = win.shape[2:4]
-    cols = (
-        win.reshape(n, groups, cg, ho, wo, kh, kw)
-        .transpose(1, 0, 3, 4, 2, 5, 6)
-        .reshape(groups, n * ho * wo, cg * kh * kw)
-    )
-    w_groups = w.reshape(groups, f // groups, cg * kh * kw)
-    out = (cols @ w_groups.transpose(0, 2, 1)).reshape(groups, n, ho, wo, f // groups)
-    out = out.transpose(1, 0, 4, 2, 3).reshape(n, f, ho, wo)
-    if b is not None:
-        out = out + b[None, :, None, None]
+    # Copied as (C KH KW, N Ho Wo): the copy reads along image rows, and dw is one product per group.
+    cols = win.transpose(1, 4, 5, 0, 2, 3).reshape(groups, cg * kh * kw, n * ho * wo)
+    out = (w.reshape(groups, f // groups, cg * kh * kw) @ cols).reshape(f, n, ho, wo).transpose(1, 0, 2, 3)
+    # One copy into (N, F, Ho, Wo) order, with the bias (a ufunc would keep the transposed order).
+    out = np.add(out, b[:, None, None], order="C") if b is not None else np.ascontiguousarray(out)
     return out, (xp.shape, w, cols, b is not None, stride, padding, dilation, groups)
 
 
@@ -89,12 +85,11 @@ def conv2d_backward(dout, cache):
     n, c = padded_shape[:2]
     f, cg, kh, kw = w.shape
     _, _, ho, wo = dout.shape
-    dout_groups = dout.reshape(n, groups, f // groups, ho, wo).transpose(1, 0, 3, 4, 2)
-    dout_groups = dout_groups.reshape(groups, n * ho * wo, f // groups)
-    dw = (dout_groups.transpose(0, 2, 1) @ cols).reshape(w.shape)
-    dcols = dout_groups @ w.reshape(groups, f // groups, cg * kh * kw)
-    dwin = dcols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(1, 0, 4, 2, 3, 5, 6)
-    dx = unpad(scatter_windows(dwin.reshape(n, c, ho, wo, kh, kw), padded_shape, stride, dilation), padding)
+    dout_groups = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(groups, f // groups, n * ho * wo)
+    dw = (dout_groups @ cols.transpose(0, 2, 1)).reshape(w.shape)
+    dcols = w.reshape(groups, f // groups, cg * kh * kw).transpose(0, 2, 1) @ dout_groups
+    dwin = dcols.reshape(c, kh, kw, n, ho, wo).transpose(3, 0, 4, 5, 1, 2)  # (N, C, Ho, Wo, KH, KW)
+    dx = unpad(scatter_windows(dwin, padded_shape, stride, dilation), padding)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dw, db
 
