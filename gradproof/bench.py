@@ -122,7 +122,13 @@ def _cell(row: Row | None, wrong: str | None) -> str:
     if row is None:
         return "-"
     ratio = f" {row.ratio:.2f}x" if row.ratio is not None else ""
-    return f"{row.median * 1e3:.3g} ms {row.flops / row.median / 1e9:.0f} GF/s{ratio}"
+    ms, gflops = row.median * 1e3, row.flops / row.median / 1e9
+    return f"{_number(ms)} ms {_number(gflops)} GF/s{ratio}"
+
+
+def _number(value: float) -> str:
+    """Three significant digits, without exponents: 0.0936, 5.67, 1260."""
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
 def _backends(results: Results, direction: str, dtype: str) -> list[str]:
@@ -188,11 +194,12 @@ def table(results: Results, markdown: bool = False) -> list[str]:
                 ]
                 for b in backends
             ]
-            lines += ["", title, *_render(header, body, markdown)]
+            lines += ["", f"**{title}**" if markdown else title, "", *_render(header, body, markdown)]
     cpu_shapes = [s for s in results.shapes if not s.startswith("resnet")]
     summary = geomeans(results, cpu_shapes)
     if summary:
-        lines += ["", f"geometric mean of time / torch's over {', '.join(cpu_shapes)}"]
+        title = f"geometric mean of time / torch's over {', '.join(cpu_shapes)}"
+        lines += ["", f"**{title}**" if markdown else title, ""]
         header = ["backend", "dtype", "forward", "backward", "forward+backward"]
         columns = ("forward", "backward", "forward+backward")
         ordered = sorted(summary.items(), key=lambda item: (item[0][1], item[1].get(columns[-1], math.inf)))
