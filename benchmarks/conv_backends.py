@@ -83,7 +83,9 @@ class Backend:
     backward: Callable[[object, object], tuple] | None
     prepare_dout: Callable[[np.ndarray], object]
     to_numpy: Callable[[object], np.ndarray] = np.asarray
-    grads_to_nchw: Callable[[tuple], tuple] = lambda grads: grads
+    """The forward's output as an NCHW NumPy array."""
+    grads_to_numpy: Callable[[tuple], tuple] = lambda grads: tuple(np.asarray(g) for g in grads)
+    """The backward's (dx, dw, db) as NumPy arrays in the reference's layout."""
     skip: Callable[[Shape], str | None] = lambda shape: None
     """Why this backend cannot run ``shape`` (``None`` when it can)."""
     kind: str = "builtin"
@@ -162,6 +164,7 @@ def torch_backends() -> list[Backend]:
                 _torch_backward,
                 lambda a, device=device: torch.from_numpy(a).to(device),
                 to_numpy,
+                lambda grads: tuple(t.detach().cpu().numpy() for t in grads),
             )
         )
         found.append(
@@ -173,6 +176,7 @@ def torch_backends() -> list[Backend]:
                 _im2col_backward,
                 lambda a, device=device: torch.from_numpy(a).to(device),
                 to_numpy,
+                lambda grads: tuple(t.detach().cpu().numpy() for t in grads),
             )
         )
     return found
@@ -212,7 +216,7 @@ def fft_backend() -> Backend:
 
 
 def _layout(api: str):
-    """(prepare, to_numpy, grads_to_nchw) for a candidate written to ``api``."""
+    """(prepare, to_numpy, grads_to_numpy) for a candidate written to ``api``."""
     if api == "coursera":  # NHWC; W (k, k, C, F); b (1, 1, 1, F)
 
         def prepare(x, w, b, shape):
