@@ -37,7 +37,8 @@ class CandidateError(AssertionError):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A file (``kind="path"``) or an importable module (``kind="module"``) to grade."""
+    """A file or notebook (``kind="path"``), a folder of files (``kind="folder"``), or an importable
+    module (``kind="module"``) to grade."""
 
     name: str
     kind: str
@@ -53,11 +54,14 @@ def _safe_name(text: str) -> str:
 
 
 def from_spec(text: str) -> Candidate:
-    """A candidate from what a user typed: a path to a ``.py`` file, or a dotted module name."""
+    """A candidate from what a user typed: a path to a ``.py`` or ``.ipynb`` file or to a folder of
+    them, or a dotted module name."""
     path = Path(text)
-    if text.endswith(".py") or path.exists():
+    if path.is_dir():
+        return Candidate(name=_safe_name(path.resolve().name), kind="folder", target=str(path.resolve()))
+    if text.endswith((".py", ".ipynb")) or path.exists():
         if not path.is_file():
-            raise FileNotFoundError(f"candidate {text}: no such file")
+            raise FileNotFoundError(f"candidate {text}: no such file or folder")
         return Candidate(name=_safe_name(path.stem), kind="path", target=str(path.resolve()))
     return Candidate(name=_safe_name(text.rpartition(".")[2]), kind="module", target=text)
 
@@ -68,13 +72,14 @@ def load_in_process(candidate: Candidate):
     loaded this way can do anything to the process, so grading never does this."""
     from gradproof import worker
 
-    return worker.load(
+    module, _ = worker.load(
         {
             "kind": candidate.kind,
             "target": candidate.target,
             "module_name": f"gradproof_candidate_{candidate.name}",
         }
     )
+    return module
 
 
 def discover(directory: Path) -> list[Candidate]:
@@ -122,6 +127,8 @@ class Worker:
     called again (each call would cost the timeout or a restart, and Hypothesis replays a failure
     many times while it shrinks it)."""
     load_error: str | None = None
+    load_notes: tuple[str, ...] = ()
+    """How the candidate was loaded: the top-level code skipped, the imports that failed."""
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _log: object = field(default=None, repr=False)
     _home: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -161,6 +168,7 @@ class Worker:
         if header.get("ok"):
             self.names, self.load_error = frozenset(header["names"]), None
             self.defined = frozenset(header.get("defined", ()))
+            self.load_notes = tuple(header.get("notes", ()))
         else:
             self.names, self.load_error = frozenset(), header["error"]
 

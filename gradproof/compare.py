@@ -92,10 +92,11 @@ def as_array(value, quantity: str, context: str = "") -> np.ndarray:
         return value
     if isinstance(value, (np.generic, float, int)) and not isinstance(value, bool):
         return np.asarray(value)
-    what = "None" if value is None else type(value).__name__
-    raise AssertionError(
-        f"{quantity}: returned {what} instead of a NumPy array" + (f"\n{context}" if context else "")
-    )
+    if value is None:  # a template's `pass`, or a forgotten return
+        what = "None instead of a NumPy array: not implemented yet, or a missing return"
+    else:
+        what = f"{type(value).__name__} instead of a NumPy array"
+    raise AssertionError(f"{quantity}: returned {what}" + (f"\n{context}" if context else ""))
 
 
 def assert_finite(value, *, quantity: str, context: str = "", label: str = "got") -> None:

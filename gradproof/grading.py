@@ -243,6 +243,15 @@ def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) 
 ALSO_WRONG = "its backward also disagrees with finite differences of its own forward"
 
 
+def _zeros(quantity: str, got, expected) -> str:
+    """A first line for a result of zeros where the reference's is not: partial work (a template's
+    ``np.zeros`` never filled in), said plainly in the grade table."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape == expected.shape and got.size and not np.any(got) and np.any(expected):
+        return f"{quantity}: returns all zeros (not implemented yet?) where the reference's is not\n"
+    return ""
+
+
 def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
     """The candidate's forward, and what it leaves behind (running statistics), equal the oracle's."""
     __tracebackhide__ = True
@@ -263,15 +272,16 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             expected_label="reference",
         )
     except AssertionError as exc:
+        zeros = _zeros(f"{spec.name} forward", got, expected)
         consistent = _consistent_with_own_forward(graded, example, seed)
         if consistent is None:
-            raise
+            raise AssertionError(f"{zeros}{exc}") from None
         verdict = (
             "your backward is consistent with your forward, but your forward is wrong"
             if consistent
             else ALSO_WRONG
         )
-        raise AssertionError(f"{exc}\n  {verdict}") from None
+        raise AssertionError(f"{zeros}{exc}\n  {verdict}") from None
     for quantity, value in expected_cache.extras.items():
         if quantity not in cache.extras:
             raise AssertionError(
@@ -321,11 +331,12 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
                 expected_label="reference",
             )
         except AssertionError as exc:
+            zeros = _zeros(f"{spec.name} d{name}", grads[name], expected[name])
             consistent = _consistent_with_own_forward(graded, example, seed)
             if consistent is None:
-                raise
+                raise AssertionError(f"{zeros}{exc}") from None
             verdict = "its backward is consistent with its own forward" if consistent else ALSO_WRONG
-            raise AssertionError(f"{exc}\n  {verdict}") from None
+            raise AssertionError(f"{zeros}{exc}\n  {verdict}") from None
 
 
 # -- optimizers ------------------------------------------------------------------------------------

@@ -129,6 +129,8 @@ class Grading:
             api = f"{grade.api.name} API ({grade.api_reason})" if grade.api else "not imported"
             lines.append((f"{grade.candidate.name}: {grade.candidate.target}", {"bold": True}))
             lines.append((f"  {api}", {}))
+            for note in grade.worker.load_notes:
+                lines.append((f"  note: {note}", {"yellow": markup}))
             width = max([len(r[0]) for r in rows] + [10])
             for unit, passed, count, points, weight, first in rows:
                 ok = passed == count and count > 0
@@ -146,6 +148,17 @@ class Grading:
     def gradescope(self, seconds: float) -> dict:
         tests, score, max_score = [], 0.0, 0.0
         for grade in self.grades:
+            if grade.worker.load_notes:
+                tests.append(
+                    {
+                        "name": f"{grade.candidate.name}: how it was loaded",
+                        "score": 0,
+                        "max_score": 0,
+                        "status": "passed",
+                        "output": "\n".join(grade.worker.load_notes),
+                        "visibility": "visible",
+                    }
+                )
             for unit, passed, count, points, weight, _ in self.rows(grade):
                 outcomes = grade.outcomes.get(unit, [])
                 output = (

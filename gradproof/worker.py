@@ -19,7 +19,9 @@ import traceback
 
 # Only the standard library and NumPy before the candidate loads: the less is imported here, the
 # less the candidate can reach.
-from gradproof import wire
+from pathlib import Path
+
+from gradproof import loader, wire
 
 TRACEBACK_LINES = 12
 
@@ -44,29 +46,32 @@ def describe_exception(exc: BaseException) -> str:
     """One line for the failed check, then the end of the traceback."""
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r})"
+    if isinstance(exc, loader.LoadError):
+        return str(exc)
     # The worker's own frame (the line that called the candidate) says nothing to the student.
     tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
     lines = traceback.format_exception(type(exc), exc, tb)
     tail = "".join(lines).rstrip().splitlines()[-TRACEBACK_LINES:]
-    first = f"raised {type(exc).__name__}: {exc}".splitlines()[0]
+    first = f"raised {type(exc).__name__}: {exc}".splitlines()[0] + loader.python2_hint(exc)
     return first + "\n" + "\n".join(tail)
 
 
 def load(target: dict):
+    """The candidate as a module, and notes on how it was loaded (what was skipped, for the report).
+
+    A file, a notebook or a folder runs its definitions only (:mod:`gradproof.loader`); a module
+    name is imported as it is (an installed package is code its owner chose to install).
+    """
     kind, where = target["kind"], target["target"]
-    if kind == "path":
-        directory = os.path.dirname(os.path.abspath(where))
-        sys.path.insert(0, directory)  # sibling files import each other by bare name
-        spec = importlib.util.spec_from_file_location(target["module_name"], where)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[target["module_name"]] = module
-        spec.loader.exec_module(module)
-        return module
-    return importlib.import_module(where)
+    if kind in ("path", "folder"):
+        return loader.load_path(Path(where), target["module_name"])
+    return importlib.import_module(where), []
 
 
 def defined_names(module) -> frozenset[str]:
     """The callables ``module``'s own code defines, not those it imports: what tells its API."""
+    if hasattr(module, "__gradproof_defined__"):  # a file or folder, loaded by gradproof.loader
+        return module.__gradproof_defined__
     return frozenset(
         name
         for name, value in vars(module).items()
@@ -123,12 +128,13 @@ def main() -> None:
 
     header, _ = wire.read_message(read)
     try:
-        module = load(header["load"])
+        module, notes = load(header["load"])
     except BaseException as exc:
         wire.write_message(out, {"ok": False, "error": describe_exception(exc)}, [])
         return
     names = sorted(name for name, value in vars(module).items() if callable(value))
-    wire.write_message(out, {"ok": True, "names": names, "defined": sorted(defined_names(module))}, [])
+    reply = {"ok": True, "names": names, "defined": sorted(defined_names(module)), "notes": notes}
+    wire.write_message(out, reply, [])
     worker = Worker(module)
     while True:
         try:

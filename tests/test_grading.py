@@ -55,7 +55,7 @@ def test_misbehaving_candidates_fail_each_op_with_its_reason(pytester):
     tests = by_name(results)
     expected = {
         "relu": "relu_forward raised ValueError: relu is not done yet",
-        "tanh": "returned None (is it still a stub",
+        "tanh": "returned None: not implemented yet",
         "elu": "returned list instead of a NumPy array",
         "leaky_relu": "NaN",
         "softplus": "mutated its input x",

@@ -147,7 +147,7 @@ def expect_tuple(value, length: int, what: str, names: str) -> tuple:
     if isinstance(value, (tuple, list)):
         got = f"a {type(value).__name__} of {len(value)} values"
     elif value is None:
-        got = "None (is it still a stub, or did it forget to return?)"
+        got = "None: not implemented yet, or a missing return"
     else:
         got = f"a {type(value).__name__}"
     raise CandidateError(f"{what} returned {got}, expected {length} values ({names})")

@@ -1,0 +1,74 @@
+"""Student code as it is handed in (issue 7): notebook exports and notebooks whose top level must
+never run, one function per file in a folder, digit-named files, Python 2, half-finished work. Each
+is graded in a pytest run of its own, as `gradproof grade` would, and read back from results.json."""
+
+from __future__ import annotations
+
+from tests.test_grading import by_name, grade
+
+
+def test_notebook_export_and_notebook_run_their_definitions_only(pytester):
+    results, run = grade(
+        pytester,
+        "wild/notebook_export.py",
+        "wild/Convolution_model_Step_by_Step.ipynb",
+        options=("-k", "zero_pad or conv2d"),
+    )
+    tests = by_name(results)
+    output = run.stdout.str()
+    assert "a failing test cell" not in output  # the export's `assert False` cell never ran
+    for unit in ("zero_pad", "conv2d"):
+        assert (
+            tests[f"notebook_export: {unit}"]["score"] == tests[f"notebook_export: {unit}"]["max_score"] == 1
+        )
+    assert tests["Convolution_model_Step_by_Step: zero_pad"]["score"] == 1
+    export = tests["notebook_export: how it was loaded"]["output"]
+    assert "loaded its definitions only; 16 top-level statement(s) never ran" in export
+    assert "line 15 `get_ipython().run_line_magic('matplotlib', 'inline')`" in export
+    assert "`from public_tests import *` at line 13 failed (ModuleNotFoundError" in export
+    notebook = tests["Convolution_model_Step_by_Step: how it was loaded"]["output"]
+    assert "code cell 3 line 5 `assert x_pad.shape == (0,)`" in notebook
+    assert (
+        "IPython magics and shell lines ignored (code cell 1 line 1, code cell 1 line 2, code cell 3 line 4)"
+        in notebook
+    )
+    assert "note: notebook_export.py: loaded its definitions only" in output  # the terminal table too
+
+
+def test_a_folder_of_one_function_files_is_one_candidate(pytester):
+    results, run = grade(pytester, "wild/split")
+    tests = by_name(results)
+    assert "coursera API" in run.stdout.str()
+    # conv_forward.py and 2-conv_backward.py import zero_pad by its bare name.
+    assert tests["split: conv2d"]["score"] == tests["split: conv2d"]["max_score"] == 1
+    assert tests["split: zero_pad"]["score"] == 1
+    assert "split: import" not in tests  # 0-main.py's SystemExit never ran
+    loaded = tests["split: how it was loaded"]["output"]
+    assert "0-main.py: loaded its definitions only; 5 top-level statement(s) never ran" in loaded
+
+
+def test_python2_is_named_as_such(pytester):
+    results, _ = grade(pytester, "wild/python2_layers.py", "wild/xrange_layers.py")
+    tests = by_name(results)
+    assert tests["python2_layers: import"]["status"] == "failed"
+    assert (
+        "cannot load python2_layers.py: Python 2 syntax at line 6 (a print statement: "
+        '`print "affine_forward:", out.shape`); gradproof grades Python 3'
+    ) in tests["python2_layers: import"]["output"]
+    relu = tests["xrange_layers: relu"]
+    assert relu["score"] < relu["max_score"]
+    assert "raised NameError: name 'xrange' is not defined (xrange is Python 2" in relu["output"]
+
+
+def test_half_finished_work_gets_credit_for_what_works(pytester):
+    results, run = grade(pytester, "wild/half_finished.py")
+    tests = by_name(results)
+    affine, relu = tests["half_finished: affine"], tests["half_finished: relu"]
+    assert 0 < affine["score"] < affine["max_score"]
+    assert "forward: passed" in affine["output"]
+    assert (
+        "affine dw: returns all zeros (not implemented yet?) where the reference's is not" in affine["output"]
+    )
+    assert relu["score"] == 0
+    assert "relu forward: returned None instead of a NumPy array: not implemented yet" in relu["output"]
+    assert "INTERNALERROR" not in run.stdout.str()
