@@ -106,13 +106,13 @@ def _tensors(device):
     return prepare
 
 
-def _torch_forward(args):
+def torch_forward(args):
     x, w, b, shape = args
     out = F.conv2d(x, w, b, stride=shape.stride, padding=shape.padding)
     return out, args
 
 
-def _torch_backward(dout, cache):
+def torch_backward(dout, cache):
     x, w, b, shape = cache
     # What autograd runs for conv2d's backward, called directly so that no graph is built or kept.
     return torch.ops.aten.convolution_backward(
@@ -147,39 +147,27 @@ def _im2col_backward(dout, cache):
     return dx, dw, dout.sum((0, 2, 3))
 
 
+def _to_numpy(tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy()
+
+
 def torch_backends() -> list[Backend]:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    found = []
-    for device in devices:
-
-        def to_numpy(t):
-            return t.detach().cpu().numpy()
-
-        found.append(
-            Backend(
-                f"torch-{device}",
-                device,
-                _tensors(device),
-                _torch_forward,
-                _torch_backward,
-                lambda a, device=device: torch.from_numpy(a).to(device),
-                to_numpy,
-                lambda grads: tuple(t.detach().cpu().numpy() for t in grads),
-            )
+    kinds = (("torch", torch_forward, torch_backward), ("torch-im2col", _im2col_forward, _im2col_backward))
+    return [
+        Backend(
+            f"{label}-{device}",
+            device,
+            _tensors(device),
+            forward,
+            backward,
+            lambda a, device=device: torch.from_numpy(a).to(device),
+            _to_numpy,
+            lambda grads: tuple(_to_numpy(t) for t in grads),
         )
-        found.append(
-            Backend(
-                f"torch-im2col-{device}",
-                device,
-                _tensors(device),
-                _im2col_forward,
-                _im2col_backward,
-                lambda a, device=device: torch.from_numpy(a).to(device),
-                to_numpy,
-                lambda grads: tuple(t.detach().cpu().numpy() for t in grads),
-            )
-        )
-    return found
+        for device in devices
+        for label, forward, backward in kinds
+    ]
 
 
 # -- FFT --------------------------------------------------------------------------------------------

@@ -24,7 +24,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conv_backends import SHAPES, Backend, Shape, candidate_backend, fft_backend, torch_backends
+from conv_backends import (
+    SHAPES,
+    Backend,
+    Shape,
+    candidate_backend,
+    fft_backend,
+    torch_backends,
+    torch_backward,
+    torch_forward,
+)
 
 from gradproof import candidate as candidates
 from gradproof import registry
@@ -106,21 +115,9 @@ class Truth:
 
     @staticmethod
     def _results(x, w, b, dout, shape):
-        t = [torch.from_numpy(a) for a in (x, w, b, dout)]
-        out = torch.nn.functional.conv2d(t[0], t[1], t[2], stride=shape.stride, padding=shape.padding)
-        grads = torch.ops.aten.convolution_backward(
-            t[3],
-            t[0],
-            t[1],
-            [shape.f],
-            [shape.stride] * 2,
-            [shape.padding] * 2,
-            [1, 1],
-            False,
-            [0, 0],
-            1,
-            [True, True, True],
-        )
+        args = (*(torch.from_numpy(a) for a in (x, w, b)), shape)
+        out, _ = torch_forward(args)
+        grads = torch_backward(torch.from_numpy(dout), args)
         return dict(zip(("out", "dx", "dw", "db"), (out.numpy(), *(g.numpy() for g in grads)), strict=True))
 
 
