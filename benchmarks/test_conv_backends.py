@@ -59,9 +59,9 @@ def _backends(config: pytest.Config) -> list[Backend]:
     other built-ins, the reference, and the candidates."""
     if BACKENDS in config.stash:
         return config.stash[BACKENDS]
-    given = config.getoption("--candidate")
-    found = candidates.discover(Path(config.rootpath) / "candidates")
-    found += [candidates.from_spec(text) for text in given]
+    given = [candidates.from_spec(text) for text in config.getoption("--candidate")]
+    found = candidates.discover(Path(config.rootpath) / "candidates") + given
+    asked_for = {candidate.target for candidate in given}
     backends = [*torch_backends(), fft_backend()]
     reference = candidate_backend(candidates.Candidate("reference", "module", "reference.conv"), "native")
     backends.append(reference)
@@ -69,7 +69,7 @@ def _backends(config: pytest.Config) -> list[Backend]:
     for candidate in candidates.unique_names(found):
         backend = candidate_backend(candidate, config.getoption("--candidate-api"))
         if isinstance(backend, str):
-            if candidate.target in given or candidates.from_spec(candidate.target).target in given:
+            if candidate.target in asked_for:  # named with --candidate: its user must hear why
                 problems.append(backend)
             continue
         backends.append(backend)
@@ -130,7 +130,11 @@ class Run:
 
     def truth(self, shape: Shape) -> Truth:
         if shape.name not in self.truths:
-            self.truths = {shape.name: Truth(shape)}  # one at a time: the ResNet ones are 100s of MB
+            # The current shape's and the smallest's (which every backend's speed is probed on):
+            # the ResNet ones are 100s of MB.
+            smallest = SHAPES[0].name
+            self.truths = {name: t for name, t in self.truths.items() if name == smallest}
+            self.truths[shape.name] = Truth(shape)
         return self.truths[shape.name]
 
 
@@ -146,11 +150,37 @@ def _synchronised(fn, backend: Backend):
     if backend.device == "cuda":
 
         def call():
-            fn()
+            value = fn()
             torch.cuda.synchronize()  # a CUDA launch returns at once: time the work, not the launch
+            return value
 
         return call
     return fn
+
+
+def _row(backend: Backend, shape: Shape, dtype: str, direction: str, truth: Truth):
+    """The call a row times (its inputs prepared beforehand, untimed), and a function turning what
+    the call returns into NCHW NumPy arrays by quantity, for the check."""
+    args = backend.prepare(*(a.astype(dtype) for a in (truth.x, truth.w, truth.b)), shape)
+    if direction == "forward":
+
+        def call():
+            return backend.forward(args)
+
+        def results(value):
+            return {"out": backend.to_numpy(value[0])}
+
+    else:
+        dout = backend.prepare_dout(truth.dout.astype(dtype))
+        cache = backend.forward(args)[1]
+
+        def call():
+            return backend.backward(dout, cache)
+
+        def results(value):
+            return dict(zip(("dx", "dw", "db"), backend.grads_to_numpy(value), strict=True))
+
+    return _synchronised(call, backend), results
 
 
 def _plan(call, device: str) -> tuple[int, int, int]:
@@ -205,9 +235,7 @@ def _rate(run: Run, backend: Backend, dtype: str) -> float:
     key = (backend.name, dtype)
     if key not in run.rates:
         shape = SHAPES[0]
-        truth = run.truth(shape)
-        args = backend.prepare(*(a.astype(dtype) for a in (truth.x, truth.w, truth.b)), shape)
-        call = _synchronised(lambda: backend.forward(args), backend)
+        call, _ = _row(backend, shape, dtype, "forward", run.truth(shape))
         call()
         times = []
         while len(times) < 3 and sum(times) < 2.0:
@@ -251,18 +279,9 @@ def test_conv2d(benchmark, run: Run, case) -> None:
         pytest.skip(reason)
     benchmark.group = f"conv2d {direction} {shape.name} {dtype}"
     truth = run.truth(shape)
-    args = backend.prepare(*(a.astype(dtype) for a in (truth.x, truth.w, truth.b)), shape)
-    out, cache = backend.forward(args)
-    if direction == "forward":
-        got = {"out": backend.to_numpy(out)}
-        call = _synchronised(lambda: backend.forward(args), backend)
-    else:
-        dout = backend.prepare_dout(truth.dout.astype(dtype))
-        grads = backend.grads_to_numpy(backend.backward(dout, cache))
-        got = dict(zip(("dx", "dw", "db"), grads, strict=True))
-        call = _synchronised(lambda: backend.backward(dout, cache), backend)
+    call, results = _row(backend, shape, dtype, direction, truth)
     try:
-        error = _check(backend, shape, dtype, direction, got, truth)
+        error = _check(backend, shape, dtype, direction, results(call()), truth)
     except AssertionError as exc:
         wrong = {"backend": backend.name, "shape": shape.name, "dtype": dtype, "pass": direction}
         run.config.stash[WRONG].append({**wrong, "error": str(exc)})
@@ -288,14 +307,8 @@ def test_conv2d(benchmark, run: Run, case) -> None:
         run.torch_seconds[key] = seconds
     elif key not in run.torch_seconds:
         torch_backend = next(b for b in _backends(run.config) if b.name == f"torch-{backend.device}")
-        torch_args = torch_backend.prepare(*(a.astype(dtype) for a in (truth.x, truth.w, truth.b)), shape)
-        if direction == "forward":
-            torch_call = lambda: torch_backend.forward(torch_args)  # noqa: E731
-        else:
-            torch_dout = torch_backend.prepare_dout(truth.dout.astype(dtype))
-            torch_cache = torch_backend.forward(torch_args)[1]
-            torch_call = lambda: torch_backend.backward(torch_dout, torch_cache)  # noqa: E731
-        run.torch_seconds[key] = _median_seconds(_synchronised(torch_call, torch_backend), backend.device)
+        torch_call, _ = _row(torch_backend, shape, dtype, direction, truth)
+        run.torch_seconds[key] = _median_seconds(torch_call, backend.device)
     benchmark.extra_info.update(
         gflops=flops / seconds / 1e9,
         x_torch=seconds / run.torch_seconds[key],

@@ -109,3 +109,16 @@ def test_suite_checks_every_backend_and_fails_a_wrong_one():
     assert "conv2d backward dw of wrong_conv" in output
     assert "cifar-first: x (8, 3, 32, 32), w (16, 3, 3, 3), stride 1, padding 1, float64" in output
     assert " passed" in output
+
+
+def test_a_named_candidate_without_conv2d_is_a_usage_error():
+    """Not silently left out: the user asked for it to be timed (by a relative path, as typed)."""
+    command = [
+        sys.executable, "-m", "pytest", "benchmarks/test_conv_backends.py", "--benchmark-disable",
+        "-p", "no:cacheprovider", "-q", "--candidate=tests/candidates/relu_only.py",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert (
+        "relu_only: defines no conv2d forward and backward in the native API" in result.stdout + result.stderr
+    )
