@@ -104,18 +104,23 @@ def _pool_args(kernel_size, stride):
     return kernel, kernel if stride is None else stride
 
 
-def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
+def _pool_forward(x, kernel_size, stride, padding, fill, reduce):
+    """``reduce`` over each window, one at a time; the padding is ``fill``."""
     (kh, kw), stride = _pool_args(kernel_size, stride)
     (sh, sw), (ph, pw), _, ho, wo = _geometry(x, (kh, kw), stride, padding, 1)
-    xp = _padded(x, ph, pw, value=-np.inf)
+    xp = _padded(x, ph, pw, value=fill)
     n, c = x.shape[:2]
     out = np.zeros((n, c, ho, wo))
     for i in range(n):
         for j in range(c):
             for r in range(ho):
                 for s in range(wo):
-                    out[i, j, r, s] = np.max(xp[i, j, r * sh : r * sh + kh, s * sw : s * sw + kw])
+                    out[i, j, r, s] = reduce(xp[i, j, r * sh : r * sh + kh, s * sw : s * sw + kw])
     return out, (x, (kh, kw), stride, padding)
+
+
+def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
+    return _pool_forward(x, kernel_size, stride, padding, -np.inf, np.max)
 
 
 def max_pool2d_backward(dout, cache):
@@ -134,17 +139,8 @@ def max_pool2d_backward(dout, cache):
 
 
 def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
-    (kh, kw), stride = _pool_args(kernel_size, stride)
-    (sh, sw), (ph, pw), _, ho, wo = _geometry(x, (kh, kw), stride, padding, 1)
-    xp = _padded(x, ph, pw)  # padded zeros count in the mean, as in torch's default
-    n, c = x.shape[:2]
-    out = np.zeros((n, c, ho, wo))
-    for i in range(n):
-        for j in range(c):
-            for r in range(ho):
-                for s in range(wo):
-                    out[i, j, r, s] = np.mean(xp[i, j, r * sh : r * sh + kh, s * sw : s * sw + kw])
-    return out, (x, (kh, kw), stride, padding)
+    # Padded zeros count in the mean, as in torch's default.
+    return _pool_forward(x, kernel_size, stride, padding, 0.0, np.mean)
 
 
 def avg_pool2d_backward(dout, cache):
