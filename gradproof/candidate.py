@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import re
 import select
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gradproof import wire
+from gradproof.loader import safe_name
 
 ENTRY_POINT_GROUP = "gradproof.candidates"
 DEFAULT_TIMEOUT = 5.0
@@ -48,22 +48,17 @@ class Candidate:
         return self.target
 
 
-def _safe_name(text: str) -> str:
-    name = re.sub(r"\W", "_", text).strip("_") or "candidate"
-    return name if not name[0].isdigit() else f"c_{name}"
-
-
 def from_spec(text: str) -> Candidate:
     """A candidate from what a user typed: a path to a ``.py`` or ``.ipynb`` file or to a folder of
     them, or a dotted module name."""
     path = Path(text)
     if path.is_dir():
-        return Candidate(name=_safe_name(path.resolve().name), kind="folder", target=str(path.resolve()))
+        return Candidate(name=safe_name(path.resolve().name), kind="folder", target=str(path.resolve()))
     if text.endswith((".py", ".ipynb")) or path.exists():
         if not path.is_file():
             raise FileNotFoundError(f"candidate {text}: no such file or folder")
-        return Candidate(name=_safe_name(path.stem), kind="path", target=str(path.resolve()))
-    return Candidate(name=_safe_name(text.rpartition(".")[2]), kind="module", target=text)
+        return Candidate(name=safe_name(path.stem), kind="path", target=str(path.resolve()))
+    return Candidate(name=safe_name(text.rpartition(".")[2]), kind="module", target=text)
 
 
 def load_in_process(candidate: Candidate):
@@ -90,7 +85,7 @@ def discover(directory: Path) -> list[Candidate]:
             from_spec(str(path)) for path in sorted(directory.glob("*.py")) if not path.name.startswith("_")
         ]
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.append(Candidate(name=_safe_name(entry_point.name), kind="module", target=entry_point.value))
+        found.append(Candidate(name=safe_name(entry_point.name), kind="module", target=entry_point.value))
     return unique_names(found)
 
 

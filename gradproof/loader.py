@@ -260,8 +260,10 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         exec_definitions(module, Path(module.__spec__.origin), self.notes)
 
 
-def safe_module_name(stem: str) -> str:
-    name = re.sub(r"\W", "_", stem) or "candidate"
+def safe_name(text: str) -> str:
+    """``text`` as an identifier: ``2-conv_backward`` -> ``c_2_conv_backward``. Candidates' names
+    (test ids) and the private module names of files that cannot be imported by their own."""
+    name = re.sub(r"\W", "_", text).strip("_") or "candidate"
     return name if not name[0].isdigit() else f"c_{name}"
 
 
@@ -300,7 +302,7 @@ def load_path(target: Path, module_name: str) -> tuple[types.ModuleType, list[st
             # Its bare name, for the siblings that import it, unless that name is taken (a file
             # called numpy.py) or is no identifier (2-conv_backward.py): then a private one.
             free = path.stem.isidentifier() and path.stem not in sys.modules
-            name = path.stem if free else f"gradproof_file_{safe_module_name(path.stem)}"
+            name = path.stem if free else f"gradproof_file_{safe_name(path.stem)}"
             module = types.ModuleType(name)
             sys.modules[name] = module
             exec_definitions(module, path, notes)
