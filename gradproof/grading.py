@@ -169,8 +169,10 @@ class Graded:
     student needs the example, not the binding's internals.
     """
 
-    def __init__(self, candidate: Candidate, api: Api, binding, worker: Worker) -> None:
+    def __init__(self, candidate: Candidate, api: Api, binding, worker: Worker, convention=None) -> None:
         self.candidate, self.api, self.binding, self.worker = candidate, api, binding, worker
+        self.convention = convention
+        """The course year graded against (:meth:`Api.choose_convention`), or None."""
 
     @property
     def unit(self) -> str:
@@ -195,7 +197,7 @@ class Graded:
     @cached_property
     def local(self) -> LocalExecutor:
         """The API's oracle, run in this process."""
-        return LocalExecutor(self.api.oracle_module())
+        return LocalExecutor(self.api.oracle_module(self.convention))
 
     def context(self) -> str:
         missing = [fn for fn in self.functions if fn not in self.worker.names]
@@ -205,6 +207,8 @@ class Graded:
         ]
         if missing:
             lines.append(f"  not defined by the candidate: {', '.join(missing)}")
+        if self.convention is not None:
+            lines.append(f"  {self.convention.describe()}")
         return "\n".join(lines)
 
 
@@ -226,6 +230,12 @@ class GradedOp(Graded):
     @cached_property
     def oracle(self) -> OpSpec:
         return bind(self.binding, self.local)
+
+    def oracle_example(self, example: Example, out: np.ndarray) -> Example:
+        """The example the oracle is called with, given the candidate's output (its random draw)."""
+        if self.binding.oracle_example is None:
+            return example.copy()
+        return self.binding.oracle_example(example.copy(), out)
 
 
 def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) -> bool | None:
@@ -252,6 +262,15 @@ def _zeros(quantity: str, got, expected) -> str:
     return ""
 
 
+def _extra_checks(graded: GradedOp, example: Example, text: str) -> None:
+    """The binding's checks of what a comparison with the oracle cannot see, before it: a dropout
+    keeping the wrong fraction of units is told by its convention, not by the scale of the units
+    it kept, in the forward's message and the backward's."""
+    __tracebackhide__ = True
+    for check in graded.binding.extra_checks:
+        check(graded, example.copy(), text)
+
+
 def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
     """The candidate's forward, and what it leaves behind (running statistics), equal the oracle's."""
     __tracebackhide__ = True
@@ -259,8 +278,9 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
     text = f"  example: {example.describe()}\n{graded.context()}"
     spec = graded.spec
     tol = spec.tolerance("oracle")
-    expected, expected_cache = call_forward(graded.oracle, example.copy(), text)
     got, cache = call_forward(spec, example.copy(), text)
+    _extra_checks(graded, example, text)
+    expected, expected_cache = call_forward(graded.oracle, graded.oracle_example(example, got), text)
     try:
         assert_close(
             got,
@@ -309,8 +329,9 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
     text = f"  example: {example.describe()}\n{graded.context()}"
     text += f"\n  upstream gradient dout: standard normal, seed {seed}"
     spec, oracle = graded.spec, graded.oracle
-    expected_out, expected_cache = call_forward(oracle, example.copy(), text)
     out, cache = call_forward(spec, example.copy(), text)
+    _extra_checks(graded, example, text)
+    expected_out, expected_cache = call_forward(oracle, graded.oracle_example(example, out), text)
     v = np.random.default_rng(seed).standard_normal(expected_out.shape)
     if out.shape != expected_out.shape:
         raise AssertionError(
@@ -355,7 +376,29 @@ class GradedOptimizer(Graded):
 
 
 def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config: dict) -> None:
-    """Every step's parameter and every state entry of the config equal the oracle's."""
+    """Every step's parameter and every state entry of the config equal the oracle's.
+
+    When they do not, and the course's conventions changed over the years, the message says
+    whether another year's oracle agrees (Adam's ``t`` starting at 1 in cs231n-2017).
+    """
+    __tracebackhide__ = True
+    try:
+        _trajectory(graded, graded.local, w, grads, config)
+    except AssertionError as exc:
+        for other in graded.convention.others() if graded.convention is not None else ():
+            try:
+                _trajectory(graded, LocalExecutor(graded.api.oracle_module(other)), w, grads, config)
+            except AssertionError:
+                continue
+            raise AssertionError(
+                f"{graded.binding.name}: matches the {other.name} convention ({other.rules_text()}), "
+                f"not {graded.convention.name}'s: grade with --convention {other.name} if that is your "
+                f"assignment's\n{exc}"
+            ) from None
+        raise
+
+
+def _trajectory(graded: GradedOptimizer, oracle, w: np.ndarray, grads: list, config: dict) -> None:
     __tracebackhide__ = True
     b = graded.binding
     text = f"  example: w {w.shape}, {len(grads)} steps, first config {config!r}\n{graded.context()}"
@@ -363,7 +406,7 @@ def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config:
     ours, theirs = (w.copy(), dict(config)), (w.copy(), dict(config))
     for step, dw in enumerate(grads, start=1):
         results = []
-        for executor, (w_now, config_now) in ((graded.local, ours), (graded.executor, theirs)):
+        for executor, (w_now, config_now) in ((oracle, ours), (graded.executor, theirs)):
             try:
                 value = executor.invoke(Call(b.fn, (w_now.copy(), dw.copy(), dict(config_now)))).value
             except CandidateError as exc:

@@ -73,6 +73,13 @@ def pytest_configure(config: pytest.Config) -> None:
     default = table.get("ci-profile" if os.environ.get("CI") else "default-profile")
     if default:
         settings.load_profile(default)
+    if config.getoption("--convention", None):
+        from gradproof.report import check_conventions
+
+        try:
+            check_conventions(config.getoption("--convention"))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 GRADING_KEY = pytest.StashKey["object"]()
@@ -103,6 +110,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="wall-clock limit of one call into a candidate (default 5)",
     )
+    group.addoption(
+        "--convention",
+        action="append",
+        default=[],
+        metavar="COURSE-YEAR",
+        help="the year of a course whose conventions changed (cs231n-2017: dropout p drops a unit and "
+        "Adam's t starts at 1; cs231n-2019, the default: p keeps a unit, t starts at 0); repeatable, "
+        "one per course",
+    )
     group.addoption("--grade-json", default=None, metavar="PATH", help="write a Gradescope results.json here")
     group.addoption(
         "--points", default=None, metavar="FILE", help="a TOML file with a [points] table: op name -> points"
@@ -123,9 +139,16 @@ def _grading(config: pytest.Config):
             else candidates.discover(Path(config.rootpath) / "candidates")
         )
         timeout = config.getoption("--candidate-timeout") or candidates.DEFAULT_TIMEOUT
-        grading = Grading(
-            found, config.getoption("--candidate-api"), timeout, load_points(config.getoption("--points"))
-        )
+        try:
+            grading = Grading(
+                found,
+                config.getoption("--candidate-api"),
+                timeout,
+                load_points(config.getoption("--points")),
+                config.getoption("--convention"),
+            )
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
         config.stash[GRADING_KEY] = grading
         config.stash[START_KEY] = time.monotonic()
     return grading
@@ -227,6 +250,7 @@ def _reproduce_candidate(item: pytest.Item, candidate) -> str:
     parts = ["pytest", *target, shlex.quote(f"--candidate={candidate.target}")]
     if config.getoption("--candidate-api"):
         parts.append(f"--candidate-api={config.getoption('--candidate-api')}")
+    parts += [f"--convention={name}" for name in config.getoption("--convention")]
     parts.append(f"--hypothesis-profile={settings.get_current_profile_name()}")
     return " ".join(parts)
 

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gradproof.api import Api, detect, get_api
+from gradproof.api import APIS, Api, detect, get_api
 from gradproof.candidate import Candidate, Worker
 from gradproof.grading import GradedOp, GradedOptimizer
 
@@ -38,11 +38,27 @@ class CandidateGrade:
     worker: Worker
     api: Api | None = None
     api_reason: str = ""
+    convention: object = None
+    """The course year graded against, for an API whose conventions changed (cs231n)."""
     ops: list[GradedOp] = field(default_factory=list)
     optimizers: list[GradedOptimizer] = field(default_factory=list)
     not_implemented: list[str] = field(default_factory=list)
     outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
     """Unit (op or optimizer name, or "import") -> its checks' outcomes."""
+
+
+def check_conventions(names) -> None:
+    """Each ``--convention`` value names an API with conventions and parses (ValueError if not)."""
+    for name in names:
+        course = name.split("-")[0]
+        api = get_api(course) if course in APIS else None
+        if api is None or api.convention is None:
+            with_years = [n for n in APIS if get_api(n).convention is not None]
+            raise ValueError(
+                f"--convention {name}: no course {course!r} with conventions; write one of "
+                + ", ".join(f"{n}-YEAR" for n in with_years)
+            )
+        api.convention(name)
 
 
 def load_points(path: str | None) -> dict[str, float]:
@@ -60,8 +76,16 @@ def load_points(path: str | None) -> dict[str, float]:
 class Grading:
     """Everything a run grades, built once at collection."""
 
-    def __init__(self, candidates: list[Candidate], api: str | None, timeout: float, points: dict) -> None:
+    def __init__(
+        self,
+        candidates: list[Candidate],
+        api: str | None,
+        timeout: float,
+        points: dict,
+        conventions: list[str] = (),
+    ) -> None:
         self.points = points
+        check_conventions(conventions)
         self.grades: list[CandidateGrade] = []
         for candidate in candidates:
             worker = Worker(candidate, timeout=timeout)
@@ -79,8 +103,9 @@ class Grading:
             own = worker.defined or worker.names
             bindings, missing = grade.api.implemented(own)
             optimizers, missing_optimizers = grade.api.implemented_optimizers(own)
-            grade.ops = [GradedOp(candidate, grade.api, b, worker) for b in bindings]
-            grade.optimizers = [GradedOptimizer(candidate, grade.api, o, worker) for o in optimizers]
+            grade.convention = year = grade.api.choose_convention(list(conventions))
+            grade.ops = [GradedOp(candidate, grade.api, b, worker, year) for b in bindings]
+            grade.optimizers = [GradedOptimizer(candidate, grade.api, o, worker, year) for o in optimizers]
             grade.not_implemented = [b.op for b in missing] + [o.name for o in missing_optimizers]
 
     def close(self) -> None:
@@ -129,6 +154,9 @@ class Grading:
             api = f"{grade.api.name} API ({grade.api_reason})" if grade.api else "not imported"
             lines.append((f"{grade.candidate.name}: {grade.candidate.target}", {"bold": True}))
             lines.append((f"  {api}", {}))
+            if grade.convention is not None:
+                assumed = markup and grade.convention.assumed
+                lines.append((f"  {grade.convention.describe()}", {"yellow": assumed}))
             for note in grade.worker.load_notes:
                 lines.append((f"  note: {note}", {"yellow": markup}))
             width = max([len(r[0]) for r in rows] + [10])
@@ -148,6 +176,17 @@ class Grading:
     def gradescope(self, seconds: float) -> dict:
         tests, score, max_score = [], 0.0, 0.0
         for grade in self.grades:
+            if grade.convention is not None:
+                tests.append(
+                    {
+                        "name": f"{grade.candidate.name}: convention",
+                        "score": 0,
+                        "max_score": 0,
+                        "status": "passed",
+                        "output": grade.convention.describe(),
+                        "visibility": "visible",
+                    }
+                )
             if grade.worker.load_notes:
                 tests.append(
                     {

@@ -103,7 +103,9 @@ def test_planted_cs231n_bugs_are_caught_by_the_right_check(pytester):
     assert "momentum" not in tests  # no such op
     assert "sgd_momentum next_w" in output("sgd_momentum") or "velocity" in output("sgd_momentum")
     assert "adam next_w" in output("adam")
-    for op in ("affine", "conv2d", "softmax_loss", "batchnorm", "sgd_momentum", "adam"):
+    # Dropout not inverted: kept units are not scaled by 1 / p (and test mode scales by p).
+    assert "forward: FAILED\ndropout forward: yours differs" in output("dropout")
+    for op in ("affine", "conv2d", "softmax_loss", "batchnorm", "sgd_momentum", "adam", "dropout"):
         assert tests[f"cs231n_bugs: {op}"]["status"] == "failed", op
 
 

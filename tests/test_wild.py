@@ -4,6 +4,8 @@ is graded in a pytest run of its own, as `gradproof grade` would, and read back 
 
 from __future__ import annotations
 
+import pytest
+
 from tests.test_grading import by_name, grade
 
 
@@ -72,3 +74,35 @@ def test_half_finished_work_gets_credit_for_what_works(pytester):
     assert relu["score"] == 0
     assert "relu forward: returned None instead of a NumPy array: not implemented yet" in relu["output"]
     assert "INTERNALERROR" not in run.stdout.str()
+
+
+def test_the_convention_year_is_assumed_said_and_chosen(pytester):
+    """cs231n_2017.py is right for 2016-17 (dropout p drops a unit, Adam's t starts at 1)."""
+    results, run = grade(pytester, "wild/cs231n_2017.py")
+    tests = by_name(results)
+    assumed = tests["cs231n_2017: convention"]["output"]
+    assert assumed.startswith("convention cs231n-2019 (assumed)")
+    assert "use --convention cs231n-2017" in assumed
+    assert "convention cs231n-2019 (assumed)" in run.stdout.str()  # the terminal table says it too
+    dropout, adam = tests["cs231n_2017: dropout"], tests["cs231n_2017: adam"]
+    assert dropout["status"] == adam["status"] == "failed"
+    assert (
+        "dropout: your p is the probability of dropping a unit, as in cs231n-2017, not cs231n-2019"
+        in dropout["output"]
+    )
+    assert "adam: matches the cs231n-2017 convention" in adam["output"]
+    assert "adam config['t']" in adam["output"]  # and the difference itself
+
+    results, run = grade(pytester, "wild/cs231n_2017.py", options=("--convention=cs231n-2017",))
+    tests = by_name(results)
+    assert results["score"] == results["max_score"] == 2
+    assert tests["cs231n_2017: convention"]["output"].startswith("convention cs231n-2017: dropout p is")
+    assert "(assumed)" not in run.stdout.str()
+
+
+def test_an_unknown_convention_is_a_usage_error(pytester):
+    run = pytester.runpytest_subprocess("--convention=cs231n-17", "--collect-only")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines(["*unknown cs231n convention 'cs231n-17': write cs231n-YEAR*"])
+    run = pytester.runpytest_subprocess("--convention=coursera-2018", "--collect-only")
+    run.stderr.fnmatch_lines(["*--convention coursera-2018: no course 'coursera' with conventions*"])

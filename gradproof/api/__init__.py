@@ -60,6 +60,13 @@ class Binding:
         None for an op with a forward only (``zero_pad``), graded on its forward and contracts.
     to_reference : callable, optional
         ``to_reference(example) -> Example`` of the reference op, for its kink distance.
+    oracle_example : callable, optional
+        ``oracle_example(example, out) -> Example`` the oracle is called with, given the candidate's
+        forward output ``out``: for a random op (dropout), the candidate's own draw read from its
+        output, since no oracle reproduces another program's random numbers.
+    extra_checks : tuple of callables
+        ``check(graded, example, context)``, run by the forward check after the comparison with
+        the oracle: what the comparison cannot see (the fraction of units a dropout keeps).
     """
 
     op: str
@@ -71,6 +78,8 @@ class Binding:
     forward_result: Callable[[Any, Any, dict], tuple]
     backward: Callable[[Callable, np.ndarray, Any], Any] | None
     to_reference: Callable | None = None
+    oracle_example: Callable[[Any, np.ndarray], Any] | None = None
+    extra_checks: tuple[Callable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,11 +101,28 @@ class Api:
     name: str
     bindings: tuple[Binding, ...]
     optimizers: tuple[OptimizerBinding, ...]
-    oracle: str | Callable[[], Any]
-    """Module implementing the convention over the reference (its name, or a function making it)."""
+    oracle: str | Callable[[Any], Any]
+    """Module implementing the convention over the reference: its name, or a function making it
+    for a convention (the object ``convention`` returns)."""
+    convention: Callable[[str | None], Any] | None = None
+    """For a course whose conventions changed over the years: ``convention(name)`` parses a
+    ``--convention`` value (``cs231n-2017``), or gives the default, marked as assumed, for None.
+    The object has ``name`` and ``describe()``."""
 
-    def oracle_module(self):
-        return importlib.import_module(self.oracle) if isinstance(self.oracle, str) else self.oracle()
+    def oracle_module(self, convention=None):
+        if isinstance(self.oracle, str):
+            return importlib.import_module(self.oracle)
+        return self.oracle(convention)
+
+    def choose_convention(self, names: list[str]):
+        """This API's convention among the ``--convention`` values (those named for it), or None
+        for an API without conventions."""
+        if self.convention is None:
+            return None
+        mine = [name for name in names if name.split("-")[0] == self.name]
+        if len(mine) > 1:
+            raise ValueError(f"--convention: more than one given for {self.name}: {', '.join(mine)}")
+        return self.convention(mine[0] if mine else None)
 
     def implemented(self, names) -> tuple[list[Binding], list[Binding]]:
         """The bindings ``names`` implements, and the rest. A binding counts as implemented when the

@@ -8,6 +8,8 @@ mode. The oracle is :mod:`reference.conventions.cs231n`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -15,7 +17,9 @@ from hypothesis.extra import numpy as hnp
 from gradproof import registry
 from gradproof import strategies as gs
 from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, layer
+from gradproof.compare import as_array
 from gradproof.registry import Example
+from reference.conventions import cs231n as oracle
 
 EPSILONS = (1e-5, 1e-3)
 
@@ -114,6 +118,75 @@ def softmax_loss_examples(draw):
             "y": draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1))),
         }
     )
+
+
+DROPOUT_PS = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
+
+
+@st.composite
+def dropout_examples(draw):
+    # x away from zero: a unit is dropped exactly where the output is 0, which is how the grader
+    # reads the candidate's own mask (no oracle reproduces its random draw).
+    shape = draw(gs.shapes(min_dims=1, max_dims=3, max_side=5))
+    return Example(
+        {"x": draw(gs.arrays(shape, elements=gs.away_from((0.0,), margin=0.1)))},
+        {
+            "p": draw(st.sampled_from(DROPOUT_PS)),
+            "mode": draw(st.sampled_from(["train", "test"])),
+            "seed": draw(st.integers(0, 2**16)),
+        },
+    )
+
+
+def _dropout_oracle_example(example: Example, out: np.ndarray) -> Example:
+    """The oracle's example: the candidate's own mask, read from where its output is 0."""
+    if example.hparams["mode"] != "train" or out.shape != example.inputs["x"].shape:
+        return example
+    return Example(dict(example.inputs), {**example.hparams, "mask": out != 0})
+
+
+KEPT_FRACTION_SHAPE = (100, 200)
+KEPT_FRACTION_FAILURE = 1e-9
+"""A correct dropout fails the kept-fraction check with at most this probability (Hoeffding)."""
+
+
+def _kept_fraction(graded, example: Example, context: str) -> None:
+    """The fraction of units a train-mode forward keeps is the convention's keep probability.
+
+    The output comparison cannot see it (the mask is the candidate's own draw), so 20,000 ones go
+    through the candidate's forward with the example's ``p`` and seed. Hoeffding's bound puts the
+    kept fraction of a correct dropout within ``sqrt(log(2 / delta) / (2 n))`` = 0.023 of its keep
+    probability except with probability delta = 1e-9; the ``p`` drawn are far enough from 0.5 for
+    the two years' conventions to be told apart by more than twice that.
+    """
+    from gradproof.checks import call_forward
+
+    hparams = example.hparams
+    if hparams["mode"] != "train":
+        return
+    ones = np.ones(KEPT_FRACTION_SHAPE)
+    out, _ = call_forward(graded.spec, Example({"x": ones}, dict(hparams)), context)
+    out = as_array(out, "dropout forward", context)
+    if out.shape != ones.shape:
+        return  # the shape check of the forward comparison says it
+    year = graded.convention
+    keep = year.keep_probability(hparams["p"])
+    kept = float(np.mean(out != 0))
+    bound = float(np.sqrt(np.log(2 / KEPT_FRACTION_FAILURE) / (2 * ones.size)))
+    if abs(kept - keep) <= bound:
+        return
+    message = (
+        f"dropout forward: kept {kept:.1%} of {ones.size} units with p = {hparams['p']}, expected "
+        f"{keep:.0%} +- {bound:.1%}"
+    )
+    if abs(kept - (1 - keep)) <= bound:
+        other = "dropping" if year.dropout_p_keeps else "keeping"
+        choice = year.others()[0].name
+        message = (
+            f"dropout: your p is the probability of {other} a unit, as in {choice}, not {year.name}: "
+            f"grade with --convention {choice} if that is your assignment's\n{message}"
+        )
+    raise AssertionError(f"{message}\n{context}")
 
 
 def svm_loss_examples():
@@ -245,6 +318,19 @@ def _bindings() -> tuple[Binding, ...]:
                 },
             ),
         ),
+        dataclasses.replace(
+            layer(
+                "dropout",
+                "dropout_forward",
+                "dropout_backward",
+                dropout_examples(),
+                ("x",),
+                "dropout",
+                args=lambda a, h: (*a, dict(h)),
+            ),
+            oracle_example=_dropout_oracle_example,
+            extra_checks=(_kept_fraction,),
+        ),
         _loss("svm_loss", "svm_loss", svm_loss_examples(), "multi_margin_loss", _with({"reduction": "mean"})),
         _loss(
             "softmax_loss",
@@ -301,5 +387,9 @@ def _optimizers() -> tuple[OptimizerBinding, ...]:
     )
 
 
+def _oracle(year):
+    return oracle.oracle(year or oracle.convention(None))
+
+
 def api() -> Api:
-    return Api("cs231n", _bindings(), _optimizers(), "reference.conventions.cs231n")
+    return Api("cs231n", _bindings(), _optimizers(), _oracle, oracle.convention)

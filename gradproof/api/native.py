@@ -36,7 +36,7 @@ def _binding(spec: registry.OpSpec) -> Binding:
     )
 
 
-def _oracle() -> types.SimpleNamespace:
+def _oracle(convention=None) -> types.SimpleNamespace:
     functions = {}
     for spec in registry.all_specs():
         functions[spec.forward.__name__] = spec.forward

@@ -8,9 +8,18 @@ and adds it; Adam increments ``t`` before the bias correction; the losses return
 averaged over the batch, and ``svm_loss`` does not divide by the number of classes as
 ``torch.nn.functional.multi_margin_loss`` does. ``properties/test_conventions.py`` checks each of
 these against the reference ops and optimizers (which are checked against PyTorch).
+
+Two conventions changed over the years (:class:`Year`): dropout's ``p`` was the probability of
+*dropping* a unit in the 2016-17 assignments and of *keeping* it from 2018 on, and Adam's ``t``
+started at 1 until 2017 (so the first step's bias correction used ``t = 2``) and at 0 since.
+:func:`oracle` gives the module's functions for one year.
 """
 
 from __future__ import annotations
+
+import re
+import types
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -142,6 +151,32 @@ def softmax_loss(x, y):
     return float(loss), softmax_cross_entropy_backward(np.float64(1.0), cache)
 
 
+def dropout_forward(x, dropout_param, *, year=None):
+    """Inverted dropout: kept units are scaled by ``1 / keep``, so test mode is the identity.
+
+    The mask is the candidate's own random draw, which no oracle can reproduce: the grader reads
+    it from the candidate's output and passes it as ``dropout_param["mask"]`` (an oracle-only key);
+    without it the mask is drawn from ``dropout_param["seed"]``.
+    """
+    year = year or convention(None)
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    keep = year.keep_probability(p)
+    if mode == "test":
+        return x, (dropout_param, None)
+    if mode != "train":
+        raise ValueError(f'Invalid forward dropout mode "{mode}"')
+    mask = dropout_param.get("mask")
+    if mask is None:
+        mask = np.random.default_rng(dropout_param.get("seed")).random(x.shape) < keep
+    mask = np.asarray(mask, dtype=bool) / keep
+    return x * mask, (dropout_param, mask)
+
+
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    return dout if dropout_param["mode"] == "test" else dout * mask
+
+
 # -- optim.py ----------------------------------------------------------------------------------------
 
 
@@ -172,7 +207,8 @@ def rmsprop(w, dw, config=None):
     return w - config["learning_rate"] * dw / (np.sqrt(config["cache"]) + config["epsilon"]), config
 
 
-def adam(w, dw, config=None):
+def adam(w, dw, config=None, *, year=None):
+    year = year or convention(None)
     config = {} if config is None else config
     config.setdefault("learning_rate", 1e-3)
     config.setdefault("beta1", 0.9)
@@ -180,7 +216,7 @@ def adam(w, dw, config=None):
     config.setdefault("epsilon", 1e-8)
     config.setdefault("m", np.zeros_like(w))
     config.setdefault("v", np.zeros_like(w))
-    config.setdefault("t", 0)
+    config.setdefault("t", year.adam_first_t)
     beta1, beta2 = config["beta1"], config["beta2"]
     config["t"] += 1
     config["m"] = beta1 * config["m"] + (1 - beta1) * dw
@@ -188,3 +224,72 @@ def adam(w, dw, config=None):
     m_hat = config["m"] / (1 - beta1 ** config["t"])
     v_hat = config["v"] / (1 - beta2 ** config["t"])
     return w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"]), config
+
+
+# -- the years ---------------------------------------------------------------------------------------
+
+DEFAULT_YEAR = 2019
+
+
+@dataclass(frozen=True)
+class Year:
+    """The conventions of one year's assignment (``cs231n-2017``, ``cs231n-2019``, ...)."""
+
+    year: int
+    assumed: bool = False
+    """True when no ``--convention`` chose it."""
+
+    @property
+    def name(self) -> str:
+        return f"cs231n-{self.year}"
+
+    @property
+    def dropout_p_keeps(self) -> bool:
+        return self.year >= 2018
+
+    @property
+    def adam_first_t(self) -> int:
+        return 0 if self.year >= 2018 else 1
+
+    def others(self) -> list[Year]:
+        """One year of each other set of conventions: what a mismatch is compared with."""
+        return [Year(year) for year in (2017, DEFAULT_YEAR) if Year(year).rules != self.rules]
+
+    @property
+    def rules(self) -> tuple:
+        return (self.dropout_p_keeps, self.adam_first_t)
+
+    def keep_probability(self, p: float) -> float:
+        return p if self.dropout_p_keeps else 1.0 - p
+
+    def rules_text(self) -> str:
+        dropout = "keeping" if self.dropout_p_keeps else "dropping"
+        return f"dropout p is the probability of {dropout} a unit, Adam's t starts at {self.adam_first_t}"
+
+    def describe(self) -> str:
+        text = f"convention {self.name}{' (assumed)' if self.assumed else ''}: {self.rules_text()}"
+        if self.assumed:
+            text += "; for the 2016-17 assignments use --convention cs231n-2017"
+        return text
+
+
+def convention(name: str | None) -> Year:
+    """The year ``name`` (``cs231n-2017``) chooses, or the default, marked as assumed."""
+    if name is None:
+        return Year(DEFAULT_YEAR, assumed=True)
+    match = re.fullmatch(r"cs231n-(\d{4})", name)
+    if match is None or not 2015 <= int(match.group(1)) <= 2030:
+        raise ValueError(
+            f"unknown cs231n convention {name!r}: write cs231n-YEAR, such as cs231n-2017 or cs231n-2019"
+        )
+    return Year(int(match.group(1)))
+
+
+def oracle(year: Year) -> types.SimpleNamespace:
+    """This module's functions, with those that changed over the years bound to ``year``."""
+    functions = {
+        name: value for name, value in globals().items() if callable(value) and not name.startswith("_")
+    }
+    functions["dropout_forward"] = lambda x, dropout_param: dropout_forward(x, dropout_param, year=year)
+    functions["adam"] = lambda w, dw, config=None: adam(w, dw, config, year=year)
+    return types.SimpleNamespace(**functions)

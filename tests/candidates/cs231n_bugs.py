@@ -102,3 +102,17 @@ def batchnorm_backward(dout, cache):
     x_hat, gamma, var, eps, mode = cache
     # the mean terms are missing: correct only in test mode
     return dout * gamma / np.sqrt(var + eps), (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def dropout_forward(x, dropout_param):
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    np.random.seed(dropout_param["seed"])
+    if mode == "train":
+        mask = np.random.rand(*x.shape) < p
+        return x * mask, (dropout_param, mask)  # not inverted: kept units are not scaled by 1 / p
+    return x * p, (dropout_param, None)
+
+
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    return dout * mask if dropout_param["mode"] == "train" else dout * dropout_param["p"]
