@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -101,27 +101,96 @@ class WorkerExecutor:
         return replies
 
 
+def _core(shape) -> tuple[int, ...]:
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def harmless_variant(got: tuple[int, ...], wanted: tuple[int, ...]) -> bool:
+    """Whether shape ``got`` differs from ``wanted`` only by leading axes of length 1: ``(1, D)``
+    for ``(D,)``, which many correct solutions return (``keepdims=True``) and which broadcasts
+    as the template's shape does."""
+    return tuple(got) != tuple(wanted) and _core(got) == _core(wanted)
+
+
+def _symbolic(shape: tuple[int, ...], core: tuple[int, ...]) -> str:
+    """``(1, 3)`` as ``(1, D)``: the leading ones kept, the sizes that matter named."""
+    names = ["D"] if len(core) == 1 else [f"D{i}" for i in range(1, len(core) + 1)]
+    parts = ["1"] * (len(shape) - len(core)) + names
+    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
+
+
+@dataclass
+class ShapePolicy:
+    """What a candidate's harmless shape variants get: a warning and its values graded as they
+    are (the default), or, with ``--strict-shapes``, a failed check."""
+
+    strict: bool = False
+    seen: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> dict[str, str]:
+        """Quantity (``batchnorm dgamma``) -> its warning."""
+        return {quantity: message for quantity, (_, message) in self.seen.items()}
+
+    def accept(self, quantity: str, got, wanted: tuple[int, ...]):
+        """``got``, reshaped to ``wanted`` when it is a harmless variant of it (and warned of)."""
+        if not isinstance(got, np.ndarray) or not harmless_variant(got.shape, wanted):
+            return got
+        core = _core(wanted)
+        got_text, wanted_text = _symbolic(got.shape, core), _symbolic(wanted, core)
+        message = f"{quantity}: returns {got_text}; the template asks for {wanted_text}"
+        if core:
+            message += f" (here {got.shape} for {tuple(wanted)})"
+        if self.strict:
+            raise CandidateError(f"{message} (--strict-shapes)")
+        # The message of the example with the most named sizes: (1, 1) for (1,) says less.
+        if len(core) >= self.seen.get(quantity, (-1, ""))[0]:
+            self.seen[quantity] = (len(core), message)
+        return got.reshape(wanted)
+
+    def gradients(self, binding: Binding, grads, shapes: list[tuple[int, ...]]):
+        """A backward's gradients, each held to the shape of its input (the differentiable inputs
+        come first, in order)."""
+        if len(binding.differentiable) == 1 and isinstance(grads, np.ndarray):
+            return self.accept(f"{binding.op} d{binding.differentiable[0]}", grads, shapes[0])
+        if not isinstance(grads, tuple):
+            return grads
+        return (
+            tuple(
+                self.accept(f"{binding.op} d{name}", grad, shape)
+                for name, grad, shape in zip(binding.differentiable, grads, shapes, strict=False)
+            )
+            + grads[min(len(shapes), len(binding.differentiable)) :]
+        )
+
+
 @dataclass
 class BoundCache:
-    """What a bound forward hands its backward: the API's own cache, and the quantities the forward
-    left behind (running statistics) for the forward check."""
+    """What a bound forward hands its backward: the API's own cache, the quantities the forward
+    left behind (running statistics) for the forward check, and its inputs' shapes."""
 
     inner: Any
     extras: dict
+    shapes: list = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"BoundCache({self.inner!r})"
 
 
-def bind(binding: Binding, executor, name: str | None = None) -> OpSpec:
-    """An op spec whose forward and backward call ``binding``'s functions through ``executor``."""
+def bind(binding: Binding, executor, name: str | None = None, shapes: ShapePolicy | None = None) -> OpSpec:
+    """An op spec whose forward and backward call ``binding``'s functions through ``executor``;
+    with ``shapes``, the gradients a backward returns in a harmless variant of their input's shape
+    are reshaped (or fail, when strict), so that every check judges their values."""
     reference = registry.get(binding.reference) if binding.reference else None
 
     def forward(*arrays, **hparams):
         call = binding.forward_call(arrays, hparams)
         reply = executor.invoke(call)
         out, cache, extras = binding.forward_result(reply.value, reply.args, hparams)
-        return out, BoundCache(cache, extras)
+        return out, BoundCache(cache, extras, [np.shape(a) for a in arrays])
 
     def many(points):
         calls = [binding.forward_call(tuple(args), hparams) for args, hparams in points]
@@ -139,7 +208,8 @@ def bind(binding: Binding, executor, name: str | None = None) -> OpSpec:
             raise TypeError(f"{binding.op} has a forward only")
         if not isinstance(cache, BoundCache):
             raise TypeError(f"{binding.op} backward: expected the cache of its own forward, got {cache!r}")
-        return binding.backward(lambda call: executor.invoke(call).value, dout, cache.inner)
+        grads = binding.backward(lambda call: executor.invoke(call).value, dout, cache.inner)
+        return grads if shapes is None else shapes.gradients(binding, grads, cache.shapes)
 
     backward.__name__ = binding.functions[-1]
     kink_distance = None
@@ -169,10 +239,19 @@ class Graded:
     student needs the example, not the binding's internals.
     """
 
-    def __init__(self, candidate: Candidate, api: Api, binding, worker: Worker, convention=None) -> None:
+    def __init__(
+        self,
+        candidate: Candidate,
+        api: Api,
+        binding,
+        worker: Worker,
+        convention=None,
+        shapes: ShapePolicy | None = None,
+    ) -> None:
         self.candidate, self.api, self.binding, self.worker = candidate, api, binding, worker
         self.convention = convention
         """The course year graded against (:meth:`Api.choose_convention`), or None."""
+        self.shapes = shapes if shapes is not None else ShapePolicy()
 
     @property
     def unit(self) -> str:
@@ -225,7 +304,7 @@ class GradedOp(Graded):
 
     @cached_property
     def spec(self) -> OpSpec:
-        return bind(self.binding, self.executor)
+        return bind(self.binding, self.executor, shapes=self.shapes)
 
     @cached_property
     def oracle(self) -> OpSpec:
@@ -281,6 +360,7 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
     got, cache = call_forward(spec, example.copy(), text)
     _extra_checks(graded, example, text)
     expected, expected_cache = call_forward(graded.oracle, graded.oracle_example(example, got), text)
+    got = _held_to(graded, f"{spec.name} forward", got, expected.shape, text)
     try:
         assert_close(
             got,
@@ -307,8 +387,9 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             raise AssertionError(
                 f"{spec.name} {quantity}: the forward did not leave it where expected\n{text}"
             )
+        found = as_array(cache.extras[quantity], f"{spec.name} {quantity}", text)
         assert_close(
-            as_array(cache.extras[quantity], f"{spec.name} {quantity}", text),
+            _held_to(graded, f"{spec.name} {quantity}", found, np.shape(value), text),
             value,
             tol=tol,
             quantity=f"{spec.name} {quantity}",
@@ -316,6 +397,14 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             got_label="yours",
             expected_label="reference",
         )
+
+
+def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str) -> np.ndarray:
+    __tracebackhide__ = True
+    try:
+        return graded.shapes.accept(quantity, got, tuple(wanted))
+    except CandidateError as exc:
+        raise AssertionError(f"{exc}\n{text}") from None
 
 
 def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:

@@ -119,6 +119,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Adam's t starts at 1; cs231n-2019, the default: p keeps a unit, t starts at 0); repeatable, "
         "one per course",
     )
+    group.addoption(
+        "--strict-shapes",
+        action="store_true",
+        help="fail a result returned in a harmless shape variant, such as (1, D) where the template asks "
+        "for (D,) (default: grade its values, with a warning in the report)",
+    )
     group.addoption("--grade-json", default=None, metavar="PATH", help="write a Gradescope results.json here")
     group.addoption(
         "--points", default=None, metavar="FILE", help="a TOML file with a [points] table: op name -> points"
@@ -146,6 +152,7 @@ def _grading(config: pytest.Config):
                 timeout,
                 load_points(config.getoption("--points")),
                 config.getoption("--convention"),
+                config.getoption("--strict-shapes"),
             )
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -251,6 +258,8 @@ def _reproduce_candidate(item: pytest.Item, candidate) -> str:
     if config.getoption("--candidate-api"):
         parts.append(f"--candidate-api={config.getoption('--candidate-api')}")
     parts += [f"--convention={name}" for name in config.getoption("--convention")]
+    if config.getoption("--strict-shapes"):
+        parts.append("--strict-shapes")
     parts.append(f"--hypothesis-profile={settings.get_current_profile_name()}")
     return " ".join(parts)
 

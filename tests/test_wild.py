@@ -4,6 +4,8 @@ is graded in a pytest run of its own, as `gradproof grade` would, and read back 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.test_grading import by_name, grade
@@ -106,3 +108,22 @@ def test_an_unknown_convention_is_a_usage_error(pytester):
     run.stderr.fnmatch_lines(["*unknown cs231n convention 'cs231n-17': write cs231n-YEAR*"])
     run = pytester.runpytest_subprocess("--convention=coursera-2018", "--collect-only")
     run.stderr.fnmatch_lines(["*--convention coursera-2018: no course 'coursera' with conventions*"])
+
+
+def test_a_harmless_shape_variant_is_a_warning_unless_strict(pytester):
+    """batchnorm_keepdims.py is right, but returns dgamma, dbeta and the running statistics as (1, D)."""
+    results, run = grade(pytester, "wild/batchnorm_keepdims.py")
+    batchnorm = by_name(results)["batchnorm_keepdims: batchnorm"]
+    assert batchnorm["score"] == batchnorm["max_score"] == 1
+    for quantity in ("dgamma", "dbeta", "running_mean", "running_var"):
+        warning = f"warning: batchnorm {quantity}: returns (1, D); the template asks for (D,)"
+        assert warning in batchnorm["output"]
+    assert "warning: batchnorm dgamma: returns (1, D)" in run.stdout.str()
+    assert "convention" not in run.stdout.str()  # no dropout or Adam: the year changes nothing
+
+    results, _ = grade(pytester, "wild/batchnorm_keepdims.py", options=("--strict-shapes",))
+    batchnorm = by_name(results)["batchnorm_keepdims: batchnorm"]
+    assert batchnorm["score"] == 0
+    # Shrunk to D = 1, where (1, 1) for (1,) is all the message can show.
+    strict = r"batchnorm (dgamma|dbeta|running_\w+): returns \(1, .*\(--strict-shapes\)"
+    assert re.search(strict, batchnorm["output"])

@@ -239,6 +239,9 @@ class Year:
     assumed: bool = False
     """True when no ``--convention`` chose it."""
 
+    affects = ("dropout", "adam")
+    """The units graded differently from one year to another."""
+
     @property
     def name(self) -> str:
         return f"cs231n-{self.year}"
