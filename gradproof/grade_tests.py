@@ -39,7 +39,7 @@ def test_candidate_imports(candidate_worker):
 @given(data=st.data())
 def test_forward(graded_op, data):
     """Forward (and running statistics) equal the reference's."""
-    example = data.draw(graded_op.binding.examples, label=f"{graded_op.binding.op} example")
+    example = data.draw(graded_op.binding.oracle_examples, label=f"{graded_op.binding.op} example")
     grading.check_forward(graded_op, example, seed=data.draw(gs.seeds(), label="seed"))
 
 
@@ -47,7 +47,7 @@ def test_forward(graded_op, data):
 @given(data=st.data())
 def test_backward(graded_op, data):
     """Backward equals the reference's for the same upstream gradient."""
-    example = data.draw(graded_op.binding.examples, label=f"{graded_op.binding.op} example")
+    example = data.draw(graded_op.binding.oracle_examples, label=f"{graded_op.binding.op} example")
     grading.check_backward(graded_op, example, seed=data.draw(gs.seeds(), label="seed"))
 
 

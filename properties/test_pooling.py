@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reference.conventions import ties
 from reference.pooling import max_pool2d_backward, max_pool2d_forward
 
 TIES = {
@@ -40,3 +41,26 @@ def test_max_pool_tie_goes_to_the_first_element_of_the_window(case):
     x_torch = torch.from_numpy(x.copy()).requires_grad_(True)
     F.max_pool2d(x_torch, **hparams).sum().backward()
     np.testing.assert_array_equal(x_torch.grad.numpy(), dx, err_msg="PyTorch's tie convention changed")
+
+
+@pytest.mark.parametrize("case", TIES, ids=list(TIES))
+def test_the_tie_rules_graders_name(case):
+    """The rules of reference.conventions.ties, which the graders use to pin a course's convention
+    (cs231n: first; Coursera: every) and to name a student's: "first" is the reference's own."""
+    x, hparams, _ = TIES[case]
+    kernel = hparams["kernel_size"]
+    kernel = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    stride = hparams.get("stride", kernel[0])
+    out, cache = max_pool2d_forward(x, **hparams)
+    dout = np.arange(1.0, out.size + 1).reshape(out.shape)
+    first = ties.max_pool_backward(x, dout, kernel, stride, "first")
+    np.testing.assert_array_equal(first, max_pool2d_backward(dout, cache))
+    every = ties.max_pool_backward(x, dout, kernel, stride, "every")
+    split = ties.max_pool_backward(x, dout, kernel, stride, "split")
+    last = ties.max_pool_backward(x, dout, kernel, stride, "last")
+    # Each window hands out its dout once by first, last and split, once per tied maximum by every.
+    for dx in (first, last, split):
+        assert dx.sum() == pytest.approx(dout.sum())
+    counts = [count for *_, count in ties.tied_windows(x, kernel, stride)]
+    assert every.sum() > dout.sum() if counts else every.sum() == dout.sum()
+    assert not np.array_equal(first, last)  # every case has a tie whose first and last differ

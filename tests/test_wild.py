@@ -127,3 +127,27 @@ def test_a_harmless_shape_variant_is_a_warning_unless_strict(pytester):
     # Shrunk to D = 1, where (1, 1) for (1,) is all the message can show.
     strict = r"batchnorm (dgamma|dbeta|running_\w+): returns \(1, .*\(--strict-shapes\)"
     assert re.search(strict, batchnorm["output"])
+
+
+def test_max_pool_ties_follow_each_course_and_are_explained(pytester):
+    """cs231n pins the first maximum (np.argmax); the Coursera notebook's mask x == np.max(x) sends
+    the gradient to every tied maximum. A solution following another rule fails the backward on a
+    tie only, and is told so."""
+    results, _ = grade(pytester, "wild/pool_every_tie.py", "wild/pool_argmax.py", "wild/coursera_pool.py")
+    tests = by_name(results)
+    assert tests["coursera_pool: max_pool2d"]["score"] == tests["coursera_pool: avg_pool2d"]["score"] == 1
+    every = tests["pool_every_tie: max_pool2d"]["output"]
+    assert "forward: passed" in every
+    assert "backward vs own forward: passed" in every
+    assert (
+        "max_pool2d dx: differs only where a pooling window's maximum is tied, which is a convention, not "
+        "a gradient: your backward sends all of it to every tied maximum (the mask x == np.max(x)); "
+        "cs231n's convention sends it to the first maximum in row-major order (as np.argmax picks it). "
+        "Away from ties your backward is right. Here x[0, 0, " in every
+    )
+    argmax = tests["pool_argmax: max_pool2d"]["output"]
+    assert "max_pool2d dA_prev: differs only where a pooling window's maximum is tied" in argmax
+    assert "your backward sends it to the first maximum in row-major order" in argmax
+    assert "the notebook's create_mask_from_window sends all of it to every tied maximum" in argmax
+    assert "Here A_prev[0, " in argmax  # the notebook's layout: (m, n_H, n_W, n_C)
+    assert tests["pool_argmax: max_pool2d"]["score"] == 0.75  # 3 of 4 checks: only the tie

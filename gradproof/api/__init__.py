@@ -65,8 +65,17 @@ class Binding:
         forward output ``out``: for a random op (dropout), the candidate's own draw read from its
         output, since no oracle reproduces another program's random numbers.
     extra_checks : tuple of callables
-        ``check(graded, example, context)``, run by the forward check after the comparison with
-        the oracle: what the comparison cannot see (the fraction of units a dropout keeps).
+        ``check(graded, example, context)``, run by the forward and backward checks before the
+        comparison with the oracle: what the comparison cannot see (the fraction of units a
+        dropout keeps).
+    comparison_examples : hypothesis strategy of Example, optional
+        Examples for the comparisons with the oracle (forward and backward), where they differ from
+        ``examples``: points where the forward is not differentiable, at which the course pins a
+        convention (tied maxima in max pooling). Finite differences cannot judge a gradient there,
+        so the other checks keep to ``examples``.
+    explain : callable, optional
+        ``explain(example, dout, grads) -> str or None``: for a backward that differs from the
+        oracle's, a first line saying why when a convention accounts for all of it.
     """
 
     op: str
@@ -80,6 +89,13 @@ class Binding:
     to_reference: Callable | None = None
     oracle_example: Callable[[Any, np.ndarray], Any] | None = None
     extra_checks: tuple[Callable, ...] = ()
+    comparison_examples: Any = None
+    explain: Callable | None = None
+
+    @property
+    def oracle_examples(self):
+        """The examples the forward and backward are compared with the oracle's on."""
+        return self.examples if self.comparison_examples is None else self.comparison_examples
 
 
 @dataclass(frozen=True)

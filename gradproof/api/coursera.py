@@ -4,10 +4,12 @@ functions, channels-last (NHWC). Inputs, gradients and messages are in the noteb
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import strategies as st
 
 from gradproof import strategies as gs
-from gradproof.api import Api, Binding, Call, layer
+from gradproof.api import Api, Binding, Call, layer, ties
 from gradproof.registry import Example
 
 TO_NCHW = (0, 3, 1, 2)
@@ -39,23 +41,46 @@ def conv_examples(draw):
     )
 
 
-def pool_examples(distinct: bool):
+def pool_examples(values: str):
+    """``values``: "distinct" (no ties, for max pooling's gradient checks), "tied" (drawn from three
+    values, so windows tie: the comparison with the notebook's convention), or "any"."""
+
     @st.composite
     def examples(draw):
         f, stride = _int(draw, 1, 3), _int(draw, 1, 3)
         shape = (_int(draw, 1, 2), _int(draw, f, f + 4), _int(draw, f, f + 4), _int(draw, 1, 3))
-        a = draw(gs.distinct_values(shape) if distinct else gs.arrays(shape))
+        a = draw(
+            gs.distinct_values(shape)
+            if values == "distinct"
+            else gs.arrays(shape, elements=st.sampled_from(TIE_VALUES))
+            if values == "tied"
+            else gs.arrays(shape)
+        )
         return Example({"A_prev": a}, {"f": f, "stride": stride})
 
     return examples()
 
 
-def _pool(op: str, mode: str, distinct: bool) -> Binding:
-    return layer(
+TIE_VALUES = (0.0, 1.0, 2.0)
+
+
+def _pool_nchw(example, dout, dx):
+    f, stride = example.hparams["f"], example.hparams["stride"]
+    x = example.inputs["A_prev"]
+    return x.transpose(TO_NCHW), dout.transpose(TO_NCHW), dx.transpose(TO_NCHW), (f, f), stride
+
+
+def _pool_window(start, shape) -> str:
+    (n, c, row, col), (kh, kw) = start, shape
+    return f"A_prev[{n}, {row}:{row + kh}, {col}:{col + kw}, {c}]"
+
+
+def _pool(op: str, mode: str) -> Binding:
+    binding = layer(
         op,
         "pool_forward",
         "pool_backward",
-        pool_examples(distinct),
+        pool_examples("distinct" if mode == "max" else "any"),
         ("A_prev",),
         op,
         args=lambda a, h: (*a, dict(h)),
@@ -64,6 +89,17 @@ def _pool(op: str, mode: str, distinct: bool) -> Binding:
         to_reference=lambda ex: Example(
             {"x": ex.inputs["A_prev"].transpose(TO_NCHW)},
             {"kernel_size": ex.hparams["f"], "stride": ex.hparams["stride"]},
+        ),
+    )
+    if mode != "max":
+        return binding
+    # The notebook's mask x == np.max(x) sends the gradient to every tied maximum: graded as its
+    # convention, on examples with ties too.
+    return dataclasses.replace(
+        binding,
+        comparison_examples=st.one_of(pool_examples("distinct"), pool_examples("tied")),
+        explain=ties.explainer(
+            op, "the notebook's create_mask_from_window", "every", _pool_nchw, _pool_window
         ),
     )
 
@@ -96,7 +132,7 @@ def api() -> Api:
             "conv2d",
             args=lambda a, h: (*a, dict(h)),
         ),
-        _pool("max_pool2d", "max", distinct=True),
-        _pool("avg_pool2d", "average", distinct=False),
+        _pool("max_pool2d", "max"),
+        _pool("avg_pool2d", "average"),
     )
     return Api("coursera", bindings, (), "reference.conventions.coursera")

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from gradproof import registry
 from gradproof import strategies as gs
-from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, layer
+from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, layer, ties
 from gradproof.compare import as_array
 from gradproof.registry import Example
 from reference.conventions import cs231n as oracle
@@ -101,12 +101,28 @@ def conv_examples(draw):
     )
 
 
+TIE_VALUES = (0.0, 1.0, 2.0)
+
+
 @st.composite
-def max_pool_examples(draw):
+def max_pool_examples(draw, tied=False):
+    """Distinct values (a tie is a kink: the gradient checks), or values from three, so that
+    windows tie (the comparison with the course's convention)."""
     ph, pw, stride = _dims(draw, 1, 3), _dims(draw, 1, 3), _dims(draw, 1, 3)
     h, w = ph + stride * draw(st.integers(0, 2)), pw + stride * draw(st.integers(0, 2))
-    x = draw(gs.distinct_values((_dims(draw, 1, 2), _dims(draw, 1, 3), h, w)))
+    shape = (_dims(draw, 1, 2), _dims(draw, 1, 3), h, w)
+    x = draw(gs.arrays(shape, elements=st.sampled_from(TIE_VALUES)) if tied else gs.distinct_values(shape))
     return Example({"x": x}, {"pool_height": ph, "pool_width": pw, "stride": stride})
+
+
+def _pool_nchw(example, dout, dx):
+    h = example.hparams
+    return example.inputs["x"], dout, dx, (h["pool_height"], h["pool_width"]), h["stride"]
+
+
+def _pool_window(start, shape) -> str:
+    (n, c, row, col), (kh, kw) = start, shape
+    return f"x[{n}, {c}, {row}:{row + kh}, {col}:{col + kw}]"
 
 
 @st.composite
@@ -302,21 +318,27 @@ def _bindings() -> tuple[Binding, ...]:
             "conv2d",
             args=lambda a, h: (*a, {"stride": h["stride"], "pad": h["pad"]}),
         ),
-        layer(
-            "max_pool2d",
-            "max_pool_forward_naive",
-            "max_pool_backward_naive",
-            max_pool_examples(),
-            ("x",),
-            "max_pool2d",
-            args=lambda a, h: (*a, dict(h)),
-            to_reference=lambda ex: Example(
-                dict(ex.inputs),
-                {
-                    "kernel_size": (ex.hparams["pool_height"], ex.hparams["pool_width"]),
-                    "stride": ex.hparams["stride"],
-                },
+        # Ties go to the first maximum, as np.argmax, PyTorch and the reference send them: graded on
+        # examples with ties too, and a solution that follows another rule is told so.
+        dataclasses.replace(
+            layer(
+                "max_pool2d",
+                "max_pool_forward_naive",
+                "max_pool_backward_naive",
+                max_pool_examples(),
+                ("x",),
+                "max_pool2d",
+                args=lambda a, h: (*a, dict(h)),
+                to_reference=lambda ex: Example(
+                    dict(ex.inputs),
+                    {
+                        "kernel_size": (ex.hparams["pool_height"], ex.hparams["pool_width"]),
+                        "stride": ex.hparams["stride"],
+                    },
+                ),
             ),
+            comparison_examples=st.one_of(max_pool_examples(), max_pool_examples(tied=True)),
+            explain=ties.explainer("max_pool2d", "cs231n's convention", "first", _pool_nchw, _pool_window),
         ),
         dataclasses.replace(
             layer(
