@@ -238,9 +238,13 @@ def candidate_backend(candidate: candidates.Candidate, api_name: str | None = No
         module = candidates.load_in_process(candidate)
     except Exception as exc:
         return f"{candidate.name}: failed to import: {type(exc).__name__}: {exc}"
-    from gradproof.worker import defined_names
+    from gradproof.worker import defined_names, parameter_counts
 
-    api = get_api(api_name) if api_name else detect(defined_names(module))
+    names = defined_names(module)
+    api = get_api(api_name) if api_name else detect(names, parameter_counts(module, names))
+    if api.name == "bootcamp":
+        # Its padding is "same" or "valid", and no benchmark shape's padding of 1 with stride 2 is either.
+        return f"{candidate.name}: bootcamp API candidates are not benchmarked (padding 'same'/'valid' only)"
     binding = next((b for b in api.bindings if b.reference == "conv2d"), None)
     if binding is None or not set(binding.functions) <= set(vars(module)):
         return f"{candidate.name}: defines no conv2d forward and backward in the {api.name} API"

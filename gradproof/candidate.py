@@ -116,6 +116,8 @@ class Worker:
     timeout: float = DEFAULT_TIMEOUT
     names: frozenset[str] = frozenset()
     defined: frozenset[str] = frozenset()
+    params: dict = field(default_factory=dict)
+    """Function name -> its number of parameters."""
     """The callables the candidate's own code defines (not those it imports)."""
     timed_out: dict[str, str] = field(default_factory=dict)
     """Functions that ran past the timeout or killed their process, with the message: they are not
@@ -163,6 +165,7 @@ class Worker:
         if header.get("ok"):
             self.names, self.load_error = frozenset(header["names"]), None
             self.defined = frozenset(header.get("defined", ()))
+            self.params = dict(header.get("params", {}))
             self.load_notes = tuple(header.get("notes", ()))
         else:
             self.names, self.load_error = frozenset(), header["error"]

@@ -505,11 +505,18 @@ def _trajectory(graded: GradedOptimizer, oracle, w: np.ndarray, grads: list, con
     for step, dw in enumerate(grads, start=1):
         results = []
         for executor, (w_now, config_now) in ((oracle, ours), (graded.executor, theirs)):
+            if b.call is None:
+                call = Call(b.fn, (w_now.copy(), dw.copy(), dict(config_now)))
+            else:
+                call = b.call(w_now.copy(), dw.copy(), dict(config_now), step)
             try:
-                value = executor.invoke(Call(b.fn, (w_now.copy(), dw.copy(), dict(config_now)))).value
+                value = executor.invoke(call).value
+                if b.unpack is None:
+                    next_w, next_config = expect_tuple(value, 2, b.fn, "next_w, config")
+                else:
+                    next_w, next_config = b.unpack(value, dict(config_now))
             except CandidateError as exc:
                 raise AssertionError(f"{b.name} step {step}: {exc}\n{text}") from None
-            next_w, next_config = expect_tuple(value, 2, b.fn, "next_w, config")
             if not isinstance(next_config, dict):
                 raise AssertionError(
                     f"{b.name} step {step}: {b.fn} returned a {type(next_config).__name__} as its config, "

@@ -98,7 +98,7 @@ class Grading:
             if api is not None:
                 grade.api, grade.api_reason = get_api(api), "chosen with --candidate-api"
             else:
-                grade.api = detect(worker.defined or worker.names)
+                grade.api = detect(worker.defined or worker.names, worker.params)
                 grade.api_reason = "detected from its function names; --candidate-api overrides"
             # What the candidate wrote itself is graded; what it imports (a reference it leans on) is not.
             own = worker.defined or worker.names

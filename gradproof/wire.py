@@ -12,6 +12,7 @@ Values travel as JSON, with these tagged forms::
     {"$h": id, "type": name}
                        an object the worker keeps (a cache): it is sent back by id, never copied
     {"$bad": text}     a value that cannot travel (an object array): it stays a description
+    {"$f": name}       a NumPy ufunc (``np.tanh``), an activation passed as an argument
 
 Framing: 4-byte big-endian header length, the header, then for each array an 8-byte length and its
 ``.npy`` bytes.
@@ -63,6 +64,8 @@ def encode(value, arrays: list, keep=None):
         return {"$s": len(arrays) - 1}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, np.ufunc):
+        return {"$f": value.__name__}
     if isinstance(value, Handle):
         return {"$h": value.id, "type": value.type}
     if isinstance(value, tuple):
@@ -94,6 +97,11 @@ def decode(data, arrays: list, resolve=None):
         return resolve(data["$h"]) if resolve else Handle(data["$h"], data["type"])
     if "$bad" in data:
         return Unsendable(data["$bad"])
+    if "$f" in data:
+        function = getattr(np, data["$f"], None)
+        if not isinstance(function, np.ufunc):
+            raise ValueError(f"not a NumPy ufunc: {data['$f']!r}")
+        return function
     raise ValueError(f"unknown tagged value {data!r}")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -79,6 +80,18 @@ def defined_names(module) -> frozenset[str]:
     )
 
 
+def parameter_counts(module, names) -> dict[str, int]:
+    """How many parameters each function takes, where Python can tell: two APIs may share a name
+    (``conv_forward``) and differ in their signatures."""
+    counts = {}
+    for name in names:
+        try:
+            counts[name] = len(inspect.signature(getattr(module, name)).parameters)
+        except (TypeError, ValueError):
+            continue
+    return counts
+
+
 class Worker:
     def __init__(self, module) -> None:
         self.module = module
@@ -133,7 +146,13 @@ def main() -> None:
         wire.write_message(out, {"ok": False, "error": describe_exception(exc)}, [])
         return
     names = sorted(name for name, value in vars(module).items() if callable(value))
-    reply = {"ok": True, "names": names, "defined": sorted(defined_names(module)), "notes": notes}
+    reply = {
+        "ok": True,
+        "names": names,
+        "defined": sorted(defined_names(module)),
+        "params": parameter_counts(module, names),
+        "notes": notes,
+    }
     wire.write_message(out, reply, [])
     worker = Worker(module)
     while True:

@@ -152,3 +152,30 @@ def test_grade_command_line_attaches_option_values():
     assert "--candidate=b.py" in argv
     assert "--grade-json=r.json" in argv
     assert argv[-1] == "-x"
+
+
+@pytest.mark.parametrize(
+    ("params", "api"),
+    [
+        ({"conv_forward": 4, "conv_backward": 2, "pool_forward": 3}, "coursera"),
+        ({"conv_forward": 6, "conv_backward": 6, "pool_forward": 4}, "bootcamp"),
+        ({}, "coursera"),  # signatures unknown: the older API wins the tie
+    ],
+)
+def test_apis_sharing_function_names_are_told_apart_by_their_parameters(params, api):
+    from gradproof.api import detect
+
+    assert detect({"conv_forward", "conv_backward", "pool_forward"}, params).name == api
+
+
+def test_an_activation_travels_to_the_worker_as_a_numpy_ufunc():
+    import numpy as np
+
+    from gradproof import wire
+
+    arrays: list = []
+    sent = wire.encode((np.tanh, np.positive), arrays)
+    assert sent == {"$t": [{"$f": "tanh"}, {"$f": "positive"}]}
+    assert wire.decode(sent, arrays) == (np.tanh, np.positive)
+    with pytest.raises(ValueError, match="not a NumPy ufunc"):
+        wire.decode({"$f": "load"}, [])  # np.load: a function, not a ufunc, never called by name

@@ -151,3 +151,17 @@ def test_max_pool_ties_follow_each_course_and_are_explained(pytester):
     assert "the notebook's create_mask_from_window sends all of it to every tied maximum" in argmax
     assert "Here A_prev[0, " in argmax  # the notebook's layout: (m, n_H, n_W, n_C)
     assert tests["pool_argmax: max_pool2d"]["score"] == 0.75  # 3 of 4 checks: only the tie
+
+
+def test_a_bootcamp_folder_is_graded_in_its_own_api(pytester):
+    """One function per digit-named file, NHWC with explicit arguments: told from the Coursera
+    notebook's functions of the same names by their parameters."""
+    results, run = grade(pytester, "wild/bootcamp")
+    tests = by_name(results)
+    assert "bootcamp API" in run.stdout.str()
+    for unit in ("conv2d", "max_pool2d", "avg_pool2d", "Adam"):
+        assert tests[f"bootcamp: {unit}"]["score"] == tests[f"bootcamp: {unit}"]["max_score"] == 1, unit
+    momentum = tests["bootcamp: momentum"]  # 5-momentum.py forgets the (1 - beta1) factor
+    assert momentum["score"] == 0
+    assert "momentum next_w: yours differs from reference" in momentum["output"]
+    assert "not implemented (not graded): RMSProp" in tests["bootcamp: not implemented"]["output"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from gradproof.candidate import CandidateError
 
-APIS = ("native", "cs231n", "coursera")
+APIS = ("native", "cs231n", "coursera", "bootcamp")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,11 @@ class OptimizerBinding:
     fn: str
     configs: Any
     state: tuple[str, ...]
+    call: Callable[[np.ndarray, np.ndarray, dict, int], Call] | None = None
+    """``call(w, dw, config, step) -> Call`` for an update rule of another shape (the bootcamp's
+    ``update_variables_Adam(alpha, ..., var, grad, v, s, t)``); None for ``fn(w, dw, config)``."""
+    unpack: Callable[[Any, dict], tuple[Any, dict]] | None = None
+    """``unpack(value, config) -> (next_w, next_config)`` of what ``call`` returned."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,8 @@ class Api:
     """Module implementing the convention over the reference: its name, or a function making it
     for a convention (the object ``convention`` returns)."""
     convention: Callable[[str | None], Any] | None = None
+    arity: dict[str, int] = field(default_factory=dict)
+    """Template function -> its number of parameters, for functions another API names alike."""
     """For a course whose conventions changed over the years: ``convention(name)`` parses a
     ``--convention`` value (``cs231n-2017``), or gives the default, marked as assumed, for None.
     The object has ``name`` and ``describe()``."""
@@ -160,11 +167,17 @@ class Api:
         have = [o for o in self.optimizers if o.fn in names]
         return have, [o for o in self.optimizers if o.fn not in names]
 
-    def score(self, names) -> int:
-        """How many of this API's functions ``names`` defines (to detect the API)."""
-        names = set(names)
+    def score(self, names, params: dict | None = None) -> int:
+        """How many of this API's functions ``names`` defines (to detect the API), counting a
+        function of :attr:`arity` only when its number of parameters (``params``, where known)
+        is the template's: the Coursera notebook's ``conv_forward`` takes 4, the bootcamp's 6."""
+        params = params or {}
         functions = {fn for b in self.bindings for fn in b.functions} | {o.fn for o in self.optimizers}
-        return len(functions & names)
+        return sum(
+            1
+            for fn in functions & set(names)
+            if fn not in self.arity or fn not in params or params[fn] == self.arity[fn]
+        )
 
 
 def get_api(name: str) -> Api:
@@ -173,10 +186,10 @@ def get_api(name: str) -> Api:
     return importlib.import_module(f"gradproof.api.{name}").api()
 
 
-def detect(names) -> Api:
-    """The API whose function names the candidate defines most of (native on a tie)."""
+def detect(names, params: dict | None = None) -> Api:
+    """The API whose functions the candidate defines most of (native on a tie)."""
     apis = [get_api(name) for name in APIS]
-    return max(apis, key=lambda api: (api.score(names), api.name == "native"))
+    return max(apis, key=lambda api: (api.score(names, params), api.name == "native"))
 
 
 # -- helpers for writing bindings -------------------------------------------------------------------

@@ -135,4 +135,8 @@ def api() -> Api:
         _pool("max_pool2d", "max"),
         _pool("avg_pool2d", "average"),
     )
-    return Api("coursera", bindings, (), "reference.conventions.coursera")
+    return Api("coursera", bindings, (), "reference.conventions.coursera", arity=ARITY)
+
+
+ARITY = {"zero_pad": 2, "conv_forward": 4, "conv_backward": 2, "pool_forward": 3, "pool_backward": 3}
+"""The notebook's parameter counts, where the bootcamp API has functions of the same names."""

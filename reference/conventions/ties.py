@@ -10,8 +10,8 @@ gradient is a convention, and courses pin different ones:
 * ``split``: the tied maxima share it equally (cs231n's fast ``max_pool_backward_reshape``);
 * ``last``: the last maximum in row-major order (a ``>=`` comparison in a loop).
 
-Arrays are NCHW, without padding; windows are ``kernel`` = (kh, kw) with one ``stride``. Loops: the
-examples that meet ties are a few elements large.
+Arrays are NCHW, without padding; windows are ``kernel`` = (kh, kw) with ``stride`` an int or (sh,
+sw). Loops: the examples that meet ties are a few elements large.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ DESCRIPTIONS = {
 
 def _windows(x, kernel, stride):
     kh, kw = kernel
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
     n, c, h, w = x.shape
-    for i in range((h - kh) // stride + 1):
-        for j in range((w - kw) // stride + 1):
-            rows, cols = slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw)
+    for i in range((h - kh) // sh + 1):
+        for j in range((w - kw) // sw + 1):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
             for b in range(n):
                 for ch in range(c):
                     yield (b, ch, i, j), (b, ch, rows, cols)

@@ -1,0 +1,217 @@
+"""The bootcamp API: NHWC with explicit arguments, as many machine-learning bootcamp repositories
+write it (``conv_forward(A_prev, W, b, activation, padding="same", stride=(1, 1))``, ...; see
+:mod:`reference.conventions.bootcamp`, its oracle). Its functions share names with the Coursera
+notebook's and differ in their parameters, which is how the two are told apart.
+
+There are no caches: the backward takes the forward's inputs again, so the grading process keeps
+them and passes them back. The convolution is graded on ``Z``, its output before the activation
+(the backward takes ``dZ``), with ``np.positive`` (the identity ufunc) as the activation; a second
+call with ``np.tanh`` checks that the activation is applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import strategies as st
+
+from gradproof import strategies as gs
+from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, ties
+from gradproof.compare import assert_close
+from gradproof.registry import Example
+
+TO_NCHW = (0, 3, 1, 2)
+TIE_VALUES = (0.0, 1.0, 2.0)
+
+
+def _int(draw, low, high):
+    return draw(st.integers(low, high))
+
+
+def _dim(draw, padding: str) -> tuple[int, int, int]:
+    """(kernel, stride, input side) along one axis. For "same", the padding ``(side - 1) * stride +
+    kernel - side`` is kept even, so that the int() and ceil() roundings these repositories use
+    agree: with stride 1 that takes an odd kernel."""
+    stride = _int(draw, 1, 2)
+    if padding == "valid":
+        kernel = _int(draw, 1, 3)
+        return kernel, stride, _int(draw, kernel, kernel + 3)
+    kernel = draw(st.sampled_from([1, 3])) if stride == 1 else _int(draw, 1, 3)
+    sides = [n for n in range(1, 7) if ((n - 1) * stride + kernel - n) % 2 == 0]
+    return kernel, stride, draw(st.sampled_from(sides))
+
+
+@st.composite
+def conv_examples(draw):
+    padding = draw(st.sampled_from(["same", "valid"]))
+    (kh, sh, h), (kw, sw, w) = _dim(draw, padding), _dim(draw, padding)
+    c_prev, c_new = _int(draw, 1, 3), _int(draw, 1, 3)
+    return Example(
+        {
+            "A_prev": draw(gs.arrays((_int(draw, 1, 2), h, w, c_prev))),
+            "W": draw(gs.arrays((kh, kw, c_prev, c_new))),
+            "b": draw(gs.arrays((1, 1, 1, c_new))),
+        },
+        {"padding": padding, "stride": (sh, sw)},
+    )
+
+
+def pool_examples(values: str):
+    """``values``: "distinct" (max pooling's gradient checks), "tied" (from three values, so that
+    windows tie) or "any"."""
+
+    @st.composite
+    def examples(draw):
+        kh, kw, sh, sw = _int(draw, 1, 3), _int(draw, 1, 3), _int(draw, 1, 2), _int(draw, 1, 2)
+        shape = (_int(draw, 1, 2), _int(draw, kh, kh + 3), _int(draw, kw, kw + 3), _int(draw, 1, 3))
+        if values == "distinct":
+            a = draw(gs.distinct_values(shape))
+        else:
+            a = draw(gs.arrays(shape, elements=st.sampled_from(TIE_VALUES) if values == "tied" else None))
+        return Example({"A_prev": a}, {"kernel_shape": (kh, kw), "stride": (sh, sw)})
+
+    return examples()
+
+
+def _inputs_as_cache(value, args_after, hparams):
+    """A forward that returns its output only: the cache is its inputs, as they were after the call
+    (the backward takes them again)."""
+    return value, (args_after, hparams), {}
+
+
+def _activation_applied(graded, example: Example, context: str) -> None:
+    """conv_forward applies its activation: with ``np.tanh`` its output is tanh of the oracle's Z."""
+    from gradproof.checks import call_forward
+
+    with_tanh = Example(dict(example.inputs), {**example.hparams, "activation": np.tanh})
+    got, _ = call_forward(graded.spec, with_tanh.copy(), context)
+    expected, _ = call_forward(graded.oracle, with_tanh.copy(), context)
+    if got.shape == expected.shape:  # a wrong shape is the forward comparison's to say
+        assert_close(
+            got,
+            expected,
+            tol=graded.spec.tolerance("oracle"),
+            quantity="conv2d forward with activation=np.tanh",
+            context=context,
+            got_label="yours",
+            expected_label="reference",
+        )
+
+
+def _conv() -> Binding:
+    def forward_call(arrays, hparams):
+        activation = hparams.get("activation", np.positive)
+        return Call("conv_forward", (*arrays, activation, hparams["padding"], hparams["stride"]))
+
+    def backward(invoke, dout, cache):
+        (a_prev, w, b, *_), hparams = cache
+        value = invoke(Call("conv_backward", (dout, a_prev, w, b, hparams["padding"], hparams["stride"])))
+        return expect_tuple(value, 3, "conv_backward", "dA_prev, dW, db")
+
+    return Binding(
+        "conv2d",
+        ("conv_forward", "conv_backward"),
+        conv_examples(),
+        ("A_prev", "W", "b"),
+        "conv2d",
+        forward_call,
+        _inputs_as_cache,
+        backward,
+        extra_checks=(_activation_applied,),
+    )
+
+
+def _pool_nchw(example, dout, dx):
+    h = example.hparams
+    x = example.inputs["A_prev"]
+    return (
+        x.transpose(TO_NCHW),
+        dout.transpose(TO_NCHW),
+        dx.transpose(TO_NCHW),
+        h["kernel_shape"],
+        h["stride"],
+    )
+
+
+def _pool_window(start, shape) -> str:
+    (n, c, row, col), (kh, kw) = start, shape
+    return f"A_prev[{n}, {row}:{row + kh}, {col}:{col + kw}, {c}]"
+
+
+def _pool(op: str, mode: str) -> Binding:
+    def forward_call(arrays, hparams):
+        return Call("pool_forward", (*arrays, hparams["kernel_shape"], hparams["stride"], mode))
+
+    def backward(invoke, dout, cache):
+        (a_prev, *_), hparams = cache
+        return invoke(Call("pool_backward", (dout, a_prev, hparams["kernel_shape"], hparams["stride"], mode)))
+
+    binding = Binding(
+        op,
+        ("pool_forward", "pool_backward"),
+        pool_examples("distinct" if mode == "max" else "any"),
+        ("A_prev",),
+        op,
+        forward_call,
+        _inputs_as_cache,
+        backward,
+        to_reference=lambda ex: Example(
+            {"x": ex.inputs["A_prev"].transpose(TO_NCHW)},
+            {"kernel_size": ex.hparams["kernel_shape"], "stride": ex.hparams["stride"]},
+        ),
+    )
+    if mode != "max":
+        return binding
+    # The mask x == np.max(x) these repositories write gives every tied maximum the gradient.
+    return dataclasses.replace(
+        binding,
+        comparison_examples=st.one_of(pool_examples("distinct"), pool_examples("tied")),
+        explain=ties.explainer(
+            op, "the mask x == np.max(x) of this convention", "every", _pool_nchw, _pool_window
+        ),
+    )
+
+
+def _rate():
+    return gs.floats(min_value=1e-4, max_value=1e-1)
+
+
+def _optimizer(rule: str, hyper: dict, moments: tuple[str, ...], with_t: bool) -> OptimizerBinding:
+    fn = f"update_variables_{rule}"
+
+    def call(w, dw, config, step):
+        state = tuple(config.get(name, np.zeros_like(w)) for name in moments)
+        args = (*(config[name] for name in hyper), w, dw, *state)
+        return Call(fn, (*args, step) if with_t else args)
+
+    def unpack(value, config):
+        var, *found = expect_tuple(value, 1 + len(moments), fn, ", ".join(("var", *moments)))
+        return var, {**config, **dict(zip(moments, found, strict=True))}
+
+    return OptimizerBinding(rule, fn, st.fixed_dictionaries(hyper), moments, call, unpack)
+
+
+def _optimizers() -> tuple[OptimizerBinding, ...]:
+    beta1 = gs.floats(min_value=0.0, max_value=0.99)
+    beta2 = gs.floats(min_value=0.5, max_value=0.9999)
+    epsilon = st.sampled_from([1e-8, 1e-4])
+    return (
+        _optimizer("momentum", {"alpha": _rate(), "beta1": beta1}, ("v",), with_t=False),
+        _optimizer("RMSProp", {"alpha": _rate(), "beta2": beta2, "epsilon": epsilon}, ("s",), with_t=False),
+        _optimizer(
+            "Adam",
+            {"alpha": _rate(), "beta1": beta1, "beta2": beta2, "epsilon": epsilon},
+            ("v", "s"),
+            with_t=True,
+        ),
+    )
+
+
+ARITY = {"conv_forward": 6, "conv_backward": 6, "pool_forward": 4, "pool_backward": 5}
+"""The template's parameter counts, where the Coursera notebook has functions of the same names."""
+
+
+def api() -> Api:
+    bindings = (_conv(), _pool("max_pool2d", "max"), _pool("avg_pool2d", "avg"))
+    return Api("bootcamp", bindings, _optimizers(), "reference.conventions.bootcamp", arity=ARITY)
