@@ -323,3 +323,30 @@ def python2_hint(exc: BaseException) -> str:
     if isinstance(exc, NameError) and getattr(exc, "name", None) in PYTHON2_NAMES:
         return f" ({exc.name} is Python 2: this code is Python 2, gradproof grades Python 3)"
     return ""
+
+
+NUMPY2_SCALAR = "only 0-dimensional arrays can be converted to Python scalars"
+
+
+def numpy2_hint(exc: BaseException) -> str:
+    """A note for NumPy 2's refusal to turn an array with dimensions into a Python number.
+
+    Older course templates do it: the Coursera notebook of 2018 ends ``conv_single_step`` with
+    ``Z = Z + float(b)``, b of shape (1, 1, 1). NumPy deprecated it in 1.25 and raises since 2.x,
+    so a solution correct when it was written fails now; gradproof says so rather than altering
+    NumPy in the student's process.
+    """
+    if isinstance(exc, TypeError) and NUMPY2_SCALAR in str(exc):
+        import numpy as np
+
+        return (
+            f" (NumPy {np.__version__} no longer converts an array with dimensions, such as b of shape "
+            "(1, 1, 1), to a number: code written for NumPy 1 such as `float(b)` raises here; "
+            "`float(b.item())` or `float(np.squeeze(b))` works in both)"
+        )
+    return ""
+
+
+def hint(exc: BaseException) -> str:
+    """What a candidate's exception says about the code's age: Python 2, or NumPy 1."""
+    return python2_hint(exc) or numpy2_hint(exc)

@@ -53,7 +53,7 @@ def describe_exception(exc: BaseException) -> str:
     tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
     lines = traceback.format_exception(type(exc), exc, tb)
     tail = "".join(lines).rstrip().splitlines()[-TRACEBACK_LINES:]
-    first = f"raised {type(exc).__name__}: {exc}".splitlines()[0] + loader.python2_hint(exc)
+    first = f"raised {type(exc).__name__}: {exc}".splitlines()[0] + loader.hint(exc)
     return first + "\n" + "\n".join(tail)
 
 

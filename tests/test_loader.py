@@ -93,3 +93,14 @@ def test_python2_hint_names_the_builtin():
     with pytest.raises(NameError) as info:
         xrange  # noqa: B018, F821
     assert loader.python2_hint(info.value).startswith(" (xrange is Python 2")
+
+
+def test_numpy1_scalar_conversion_is_named():
+    """The 2018 Coursera template's float(b), b of shape (1, 1, 1), raises under NumPy 2."""
+    import numpy as np
+
+    if int(np.__version__.split(".")[0]) < 2:
+        pytest.skip(f"NumPy {np.__version__} still converts a size-1 array with dimensions (it warns)")
+    with pytest.raises(TypeError) as info:
+        float(np.zeros((1, 1, 1)))
+    assert "`float(b)` raises here" in loader.hint(info.value)
