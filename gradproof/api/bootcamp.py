@@ -11,8 +11,6 @@ call with ``np.tanh`` checks that the activation is applied.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 from hypothesis import strategies as st
 
@@ -134,11 +132,6 @@ def _pool_nchw(example, dout, dx):
     )
 
 
-def _pool_window(start, shape) -> str:
-    (n, c, row, col), (kh, kw) = start, shape
-    return f"A_prev[{n}, {row}:{row + kh}, {col}:{col + kw}, {c}]"
-
-
 def _pool(op: str, mode: str) -> Binding:
     def forward_call(arrays, hparams):
         return Call("pool_forward", (*arrays, hparams["kernel_shape"], hparams["stride"], mode))
@@ -164,13 +157,8 @@ def _pool(op: str, mode: str) -> Binding:
     if mode != "max":
         return binding
     # The mask x == np.max(x) these repositories write gives every tied maximum the gradient.
-    return dataclasses.replace(
-        binding,
-        comparison_examples=st.one_of(pool_examples("distinct"), pool_examples("tied")),
-        explain=ties.explainer(
-            op, "the mask x == np.max(x) of this convention", "every", _pool_nchw, _pool_window
-        ),
-    )
+    mask = "the mask x == np.max(x) of this convention"
+    return ties.pinned(binding, pool_examples, mask, "every", _pool_nchw, ties.nhwc_window)
 
 
 def _rate():

@@ -4,8 +4,6 @@ functions, channels-last (NHWC). Inputs, gradients and messages are in the noteb
 
 from __future__ import annotations
 
-import dataclasses
-
 from hypothesis import strategies as st
 
 from gradproof import strategies as gs
@@ -70,11 +68,6 @@ def _pool_nchw(example, dout, dx):
     return x.transpose(TO_NCHW), dout.transpose(TO_NCHW), dx.transpose(TO_NCHW), (f, f), stride
 
 
-def _pool_window(start, shape) -> str:
-    (n, c, row, col), (kh, kw) = start, shape
-    return f"A_prev[{n}, {row}:{row + kh}, {col}:{col + kw}, {c}]"
-
-
 def _pool(op: str, mode: str) -> Binding:
     binding = layer(
         op,
@@ -95,13 +88,8 @@ def _pool(op: str, mode: str) -> Binding:
         return binding
     # The notebook's mask x == np.max(x) sends the gradient to every tied maximum: graded as its
     # convention, on examples with ties too.
-    return dataclasses.replace(
-        binding,
-        comparison_examples=st.one_of(pool_examples("distinct"), pool_examples("tied")),
-        explain=ties.explainer(
-            op, "the notebook's create_mask_from_window", "every", _pool_nchw, _pool_window
-        ),
-    )
+    mask = "the notebook's create_mask_from_window"
+    return ties.pinned(binding, pool_examples, mask, "every", _pool_nchw, ties.nhwc_window)
 
 
 def _zero_pad() -> Binding:

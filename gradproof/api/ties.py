@@ -4,9 +4,11 @@ tied: which rule the candidate follows, and which one its course pins
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+from hypothesis import strategies as st
 
 from gradproof.compare import tolerance_for
 from reference.conventions.ties import DESCRIPTIONS, RULES, max_pool_backward, tied_windows
@@ -53,3 +55,20 @@ def explainer(
         )
 
     return explain
+
+
+def pinned(binding, examples: Callable, course: str, rule: str, nchw: Callable, window: Callable):
+    """``binding`` (max pooling) graded on examples with ties too, ``rule`` being its course's
+    convention: ``examples(values)`` draws "distinct" or "tied" values; the rest as
+    :func:`explainer`."""
+    return dataclasses.replace(
+        binding,
+        comparison_examples=st.one_of(examples("distinct"), examples("tied")),
+        explain=explainer(binding.op, course, rule, nchw, window),
+    )
+
+
+def nhwc_window(start, shape) -> str:
+    """A window of a channels-last ``A_prev``, by its NCHW start."""
+    (n, c, row, col), (kh, kw) = start, shape
+    return f"A_prev[{n}, {row}:{row + kh}, {col}:{col + kw}, {c}]"
