@@ -110,7 +110,7 @@ def test_planted_cs231n_bugs_are_caught_by_the_right_check(pytester):
 
 
 def test_planted_coursera_bug_is_caught_in_the_notebooks_terms(pytester):
-    results, run = grade(pytester, "coursera_bugs.py")
+    results, run = grade(pytester, "coursera_bugs.py", "pad_slicing_bug.py")
     tests = by_name(results)
     assert "coursera API" in run.stdout.str()
     assert tests["coursera_bugs: zero_pad"]["status"] == "passed"
@@ -118,6 +118,11 @@ def test_planted_coursera_bug_is_caught_in_the_notebooks_terms(pytester):
     assert "forward: passed" in conv
     assert "conv2d db" in conv  # the notebook's names, not the reference's
     assert tests["coursera_bugs: conv2d"]["status"] == "failed"
+    # The template's dA_prev_pad[pad:-pad, pad:-pad] is empty for pad = 0, and only then.
+    pad = tests["pad_slicing_bug: conv2d"]["output"]
+    assert "forward: passed" in pad
+    assert re.search(r"conv2d dA_prev: yours has shape \(\d+, 0, 0, \d+\), expected shape", pad)
+    assert "pad=0" in pad
 
 
 def test_gradproof_grade_writes_full_marks_for_a_correct_candidate(tmp_path):
