@@ -26,7 +26,7 @@ import pytest
 from hypothesis import settings
 
 from gradproof import registry
-from gradproof.api import APIS
+from gradproof.api import APIS, check_conventions
 
 DEFAULT_PROFILES: dict[str, dict] = {
     # No deadline in any profile: the first example of a run pays for importing torch, and speed is
@@ -74,8 +74,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if default:
         settings.load_profile(default)
     if config.getoption("--convention", None):
-        from gradproof.report import check_conventions
-
         try:
             check_conventions(config.getoption("--convention"))
         except ValueError as exc:
@@ -145,17 +143,15 @@ def _grading(config: pytest.Config):
             else candidates.discover(Path(config.rootpath) / "candidates")
         )
         timeout = config.getoption("--candidate-timeout") or candidates.DEFAULT_TIMEOUT
-        try:
-            grading = Grading(
-                found,
-                config.getoption("--candidate-api"),
-                timeout,
-                load_points(config.getoption("--points")),
-                config.getoption("--convention"),
-                config.getoption("--strict-shapes"),
-            )
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        # --convention was checked at configure time.
+        grading = Grading(
+            found,
+            config.getoption("--candidate-api"),
+            timeout,
+            load_points(config.getoption("--points")),
+            config.getoption("--convention"),
+            config.getoption("--strict-shapes"),
+        )
         config.stash[GRADING_KEY] = grading
         config.stash[START_KEY] = time.monotonic()
     return grading

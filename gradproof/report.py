@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gradproof.api import APIS, Api, detect, get_api
+from gradproof.api import Api, detect, get_api
 from gradproof.candidate import Candidate, Worker
 from gradproof.grading import GradedOp, GradedOptimizer, ShapePolicy
 
@@ -47,20 +47,6 @@ class CandidateGrade:
     """Unit (op or optimizer name, or "import") -> its checks' outcomes."""
 
 
-def check_conventions(names) -> None:
-    """Each ``--convention`` value names an API with conventions and parses (ValueError if not)."""
-    for name in names:
-        course = name.split("-")[0]
-        api = get_api(course) if course in APIS else None
-        if api is None or api.convention is None:
-            with_years = [n for n in APIS if get_api(n).convention is not None]
-            raise ValueError(
-                f"--convention {name}: no course {course!r} with conventions; write one of "
-                + ", ".join(f"{n}-YEAR" for n in with_years)
-            )
-        api.convention(name)
-
-
 def load_points(path: str | None) -> dict[str, float]:
     """``[points]`` of a TOML file: op name -> points, and ``default`` for the rest (1 without a file)."""
     if path is None:
@@ -86,7 +72,6 @@ class Grading:
         strict_shapes: bool = False,
     ) -> None:
         self.points = points
-        check_conventions(conventions)
         self.grades: list[CandidateGrade] = []
         for candidate in candidates:
             worker = Worker(candidate, timeout=timeout)

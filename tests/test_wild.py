@@ -108,6 +108,9 @@ def test_an_unknown_convention_is_a_usage_error(pytester):
     run.stderr.fnmatch_lines(["*unknown cs231n convention 'cs231n-17': write cs231n-YEAR*"])
     run = pytester.runpytest_subprocess("--convention=coursera-2018", "--collect-only")
     run.stderr.fnmatch_lines(["*--convention coursera-2018: no course 'coursera' with conventions*"])
+    both = ("--convention=cs231n-2017", "--convention=cs231n-2019")
+    run = pytester.runpytest_subprocess(*both, "--collect-only")
+    run.stderr.fnmatch_lines(["*--convention: more than one given for cs231n: cs231n-2017, cs231n-2019*"])
 
 
 def test_a_harmless_shape_variant_is_a_warning_unless_strict(pytester):

@@ -138,14 +138,11 @@ class Api:
         return self.oracle(convention)
 
     def choose_convention(self, names: list[str]):
-        """This API's convention among the ``--convention`` values (those named for it), or None
-        for an API without conventions."""
+        """This API's convention among the ``--convention`` values (checked by
+        :func:`check_conventions`), or None for an API without conventions."""
         if self.convention is None:
             return None
-        mine = [name for name in names if name.split("-")[0] == self.name]
-        if len(mine) > 1:
-            raise ValueError(f"--convention: more than one given for {self.name}: {', '.join(mine)}")
-        return self.convention(mine[0] if mine else None)
+        return self.convention(next((name for name in names if _course(name) == self.name), None))
 
     def implemented(self, names) -> tuple[list[Binding], list[Binding]]:
         """The bindings ``names`` implements, and the rest. A binding counts as implemented when the
@@ -178,6 +175,28 @@ class Api:
             for fn in functions & set(names)
             if fn not in self.arity or fn not in params or params[fn] == self.arity[fn]
         )
+
+
+def _course(convention: str) -> str:
+    return convention.split("-")[0]
+
+
+def check_conventions(names) -> None:
+    """Each ``--convention`` value names an API with conventions, at most once, and parses
+    (ValueError if not)."""
+    for name in names:
+        course = _course(name)
+        api = get_api(course) if course in APIS else None
+        if api is None or api.convention is None:
+            with_years = [n for n in APIS if get_api(n).convention is not None]
+            raise ValueError(
+                f"--convention {name}: no course {course!r} with conventions; write one of "
+                + ", ".join(f"{n}-YEAR" for n in with_years)
+            )
+        mine = [other for other in names if _course(other) == course]
+        if len(mine) > 1:
+            raise ValueError(f"--convention: more than one given for {course}: {', '.join(mine)}")
+        api.convention(name)
 
 
 def get_api(name: str) -> Api:
