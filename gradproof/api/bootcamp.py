@@ -20,7 +20,6 @@ from gradproof.compare import assert_close
 from gradproof.registry import Example
 
 TO_NCHW = (0, 3, 1, 2)
-TIE_VALUES = (0.0, 1.0, 2.0)
 
 
 def _int(draw, low, high):
@@ -56,18 +55,15 @@ def conv_examples(draw):
 
 
 def pool_examples(values: str):
-    """``values``: "distinct" (max pooling's gradient checks), "tied" (from three values, so that
-    windows tie) or "any"."""
+    """Pooling examples with ``values`` as :func:`ties.pool_values` draws them."""
 
     @st.composite
     def examples(draw):
         kh, kw, sh, sw = _int(draw, 1, 3), _int(draw, 1, 3), _int(draw, 1, 2), _int(draw, 1, 2)
         shape = (_int(draw, 1, 2), _int(draw, kh, kh + 3), _int(draw, kw, kw + 3), _int(draw, 1, 3))
-        if values == "distinct":
-            a = draw(gs.distinct_values(shape))
-        else:
-            a = draw(gs.arrays(shape, elements=st.sampled_from(TIE_VALUES) if values == "tied" else None))
-        return Example({"A_prev": a}, {"kernel_shape": (kh, kw), "stride": (sh, sw)})
+        return Example(
+            {"A_prev": draw(ties.pool_values(shape, values))}, {"kernel_shape": (kh, kw), "stride": (sh, sw)}
+        )
 
     return examples()
 

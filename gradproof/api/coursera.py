@@ -40,26 +40,15 @@ def conv_examples(draw):
 
 
 def pool_examples(values: str):
-    """``values``: "distinct" (no ties, for max pooling's gradient checks), "tied" (drawn from three
-    values, so windows tie: the comparison with the notebook's convention), or "any"."""
+    """Pooling examples with ``values`` as :func:`ties.pool_values` draws them."""
 
     @st.composite
     def examples(draw):
         f, stride = _int(draw, 1, 3), _int(draw, 1, 3)
         shape = (_int(draw, 1, 2), _int(draw, f, f + 4), _int(draw, f, f + 4), _int(draw, 1, 3))
-        a = draw(
-            gs.distinct_values(shape)
-            if values == "distinct"
-            else gs.arrays(shape, elements=st.sampled_from(TIE_VALUES))
-            if values == "tied"
-            else gs.arrays(shape)
-        )
-        return Example({"A_prev": a}, {"f": f, "stride": stride})
+        return Example({"A_prev": draw(ties.pool_values(shape, values))}, {"f": f, "stride": stride})
 
     return examples()
-
-
-TIE_VALUES = (0.0, 1.0, 2.0)
 
 
 def _pool_nchw(example, dout, dx):

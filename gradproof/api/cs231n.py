@@ -101,17 +101,13 @@ def conv_examples(draw):
     )
 
 
-TIE_VALUES = (0.0, 1.0, 2.0)
-
-
 @st.composite
-def max_pool_examples(draw, tied=False):
-    """Distinct values (a tie is a kink: the gradient checks), or values from three, so that
-    windows tie (the comparison with the course's convention)."""
+def max_pool_examples(draw, values="distinct"):
+    """Max-pooling examples with ``values`` as :func:`ties.pool_values` draws them."""
     ph, pw, stride = _dims(draw, 1, 3), _dims(draw, 1, 3), _dims(draw, 1, 3)
     h, w = ph + stride * draw(st.integers(0, 2)), pw + stride * draw(st.integers(0, 2))
     shape = (_dims(draw, 1, 2), _dims(draw, 1, 3), h, w)
-    x = draw(gs.arrays(shape, elements=st.sampled_from(TIE_VALUES)) if tied else gs.distinct_values(shape))
+    x = draw(ties.pool_values(shape, values))
     return Example({"x": x}, {"pool_height": ph, "pool_width": pw, "stride": stride})
 
 
@@ -337,7 +333,7 @@ def _bindings() -> tuple[Binding, ...]:
                     },
                 ),
             ),
-            lambda values: max_pool_examples(tied=values == "tied"),
+            max_pool_examples,
             "cs231n's convention",
             "first",
             _pool_nchw,

@@ -10,8 +10,21 @@ from collections.abc import Callable
 import numpy as np
 from hypothesis import strategies as st
 
+from gradproof import strategies as gs
 from gradproof.compare import tolerance_for
 from reference.conventions.ties import DESCRIPTIONS, RULES, max_pool_backward, tied_windows
+
+TIE_VALUES = (0.0, 1.0, 2.0)
+"""Values of the tied examples: drawn from three, most windows of a few elements tie."""
+
+
+def pool_values(shape, values: str):
+    """Arrays of ``shape`` for max pooling: "distinct" (a tie is a kink: the gradient checks),
+    "tied" (from :data:`TIE_VALUES`: the comparison with a course's tie convention), or "any"
+    (average pooling, which has no kink)."""
+    if values == "distinct":
+        return gs.distinct_values(shape)
+    return gs.arrays(shape, elements=st.sampled_from(TIE_VALUES) if values == "tied" else None)
 
 
 def explainer(
