@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from gradproof import strategies as gs
 from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, ties
+from gradproof.checks import call_forward
 from gradproof.compare import assert_close
 from gradproof.registry import Example
 
@@ -76,8 +77,6 @@ def _inputs_as_cache(value, args_after, hparams):
 
 def _activation_applied(graded, example: Example, context: str) -> None:
     """conv_forward applies its activation: with ``np.tanh`` its output is tanh of the oracle's Z."""
-    from gradproof.checks import call_forward
-
     with_tanh = Example(dict(example.inputs), {**example.hparams, "activation": np.tanh})
     got, _ = call_forward(graded.spec, with_tanh.copy(), context)
     expected, _ = call_forward(graded.oracle, with_tanh.copy(), context)
