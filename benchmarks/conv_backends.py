@@ -28,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gradproof import candidate as candidates
-from gradproof.api import detect, get_api
-from gradproof.grading import LocalExecutor, bind
+from gradproof.grading import process as candidates
+from gradproof.grading.courses import detect, get_api
+from gradproof.grading.units import LocalExecutor, bind
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def candidate_backend(candidate: candidates.Candidate, api_name: str | None = No
         module = candidates.load_in_process(candidate)
     except Exception as exc:
         return f"{candidate.name}: failed to import: {type(exc).__name__}: {exc}"
-    from gradproof.worker import defined_names, parameter_counts
+    from gradproof.grading.worker import defined_names, parameter_counts
 
     names = defined_names(module)
     api = get_api(api_name) if api_name else detect(names, parameter_counts(module, names))

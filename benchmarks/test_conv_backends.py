@@ -35,9 +35,9 @@ from conv_backends import (
     torch_forward,
 )
 
-from gradproof import candidate as candidates
-from gradproof import registry
-from gradproof.compare import assert_close, tolerance_for
+from gradproof.core import registry
+from gradproof.core.compare import assert_close, tolerance_for
+from gradproof.grading import process as candidates
 
 DTYPES = ("float32", "float64")
 PASSES = ("forward", "backward")

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from gradproof import registry
-from gradproof.checks import check_gradients
-from gradproof.registry import Example
+from gradproof.core import registry
+from gradproof.core.checks import check_gradients
+from gradproof.core.registry import Example
 
 SIZES = {"1e2": 100, "1e3": 1_000, "1e4": 10_000, "1e5": 100_000}
 ELEMENTWISE_LIMIT = 10_000

@@ -1,13 +1,13 @@
 """gradproof: prove backpropagation code right or wrong.
 
-The engine: finite differences (:mod:`gradproof.fd`), comparison against one tolerance table
-(:mod:`gradproof.compare`), the op registry (:mod:`gradproof.registry`), strategies for valid inputs
-(:mod:`gradproof.strategies`), the checks every property runs (:mod:`gradproof.checks`) and the
+The engine: finite differences (:mod:`gradproof.core.fd`), comparison against one tolerance table
+(:mod:`gradproof.core.compare`), the op registry (:mod:`gradproof.core.registry`), strategies for valid inputs
+(:mod:`gradproof.core.strategies`), the checks every property runs (:mod:`gradproof.core.checks`) and the
 pytest plugin (:mod:`gradproof.plugin`).
 """
 
-from gradproof.compare import Tolerance, ToleranceOverride, assert_close, tolerance_for
-from gradproof.registry import Example, OpSpec, all_specs, get, op, register
+from gradproof.core.compare import Tolerance, ToleranceOverride, assert_close, tolerance_for
+from gradproof.core.registry import Example, OpSpec, all_specs, get, op, register
 
 __all__ = [
     "Example",
@@ -19,5 +19,16 @@ __all__ = [
     "get",
     "op",
     "register",
+    "strategies",
     "tolerance_for",
 ]
+
+
+def __getattr__(name: str):
+    # `from gradproof import strategies as gs` for plug-ins, without importing Hypothesis into every
+    # process that imports gradproof (a candidate's worker imports only what it needs).
+    if name == "strategies":
+        from gradproof.core import strategies
+
+        return strategies
+    raise AttributeError(f"module 'gradproof' has no attribute {name!r}")

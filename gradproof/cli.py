@@ -1,7 +1,7 @@
 """The ``gradproof`` command.
 
 ``gradproof grade PATH [PATH ...] [--json results.json]`` runs pytest on gradproof's grading tests
-(:mod:`gradproof.grade_tests`) for the given candidates, with the derandomised ``ci`` profile unless
+(:mod:`gradproof.grading.grade_tests`) for the given candidates, with the derandomised ``ci`` profile unless
 told otherwise, and prints the grade table. Options it does not know go to pytest as they are
 (``-x``, ``-k conv2d``, ``-n 2``).
 
@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from gradproof.api import APIS
+from gradproof.grading.courses import APIS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def bench_report(args: argparse.Namespace) -> int:
 
 def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     """The pytest command line ``gradproof grade`` runs."""
-    argv = ["--pyargs", "gradproof.grade_tests", "-p", "no:cacheprovider", "-q", "--no-header"]
+    argv = ["--pyargs", "gradproof.grading.grade_tests", "-p", "no:cacheprovider", "-q", "--no-header"]
     argv += [f"--hypothesis-profile={args.profile}"]
     # `--option=value`: pytest looks for its rootdir among the arguments before plugins register
     # their options, and would take a detached candidate path for one.

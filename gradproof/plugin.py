@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from gradproof import registry
-from gradproof.api import APIS, check_conventions
+from gradproof.core import registry
+from gradproof.grading.courses import APIS, check_conventions
 
 DEFAULT_PROFILES: dict[str, dict] = {
     # No deadline in any profile: the first example of a run pays for importing torch, and speed is
@@ -133,8 +133,8 @@ def _grading(config: pytest.Config):
     """The run's candidates and what each is graded on, built on first use (workers start here)."""
     grading = config.stash.get(GRADING_KEY, None)
     if grading is None:
-        from gradproof import candidate as candidates
-        from gradproof.report import Grading, load_points
+        from gradproof.grading import process as candidates
+        from gradproof.grading.report import Grading, load_points
 
         given = config.getoption("--candidate")
         found = (
@@ -184,7 +184,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, units in (("graded_op", "graded_ops"), ("graded_optimizer", "graded_optimizers")):
         if name in metafunc.fixturenames:
             graded = getattr(_grading(metafunc.config), units)
-            from gradproof.grade_tests import BACKWARD_TESTS
+            from gradproof.grading.grade_tests import BACKWARD_TESTS
 
             if metafunc.function.__name__ in BACKWARD_TESTS:
                 graded = [g for g in graded if g.binding.backward is not None]
@@ -261,7 +261,7 @@ def _reproduce_candidate(item: pytest.Item, candidate) -> str:
 
 
 def _record(item: pytest.Item, report, call, candidate, unit) -> None:
-    from gradproof.report import CHECK_NAMES, Outcome
+    from gradproof.grading.report import CHECK_NAMES, Outcome
 
     grading = item.config.stash.get(GRADING_KEY, None)
     if grading is None:

@@ -4,15 +4,15 @@ and the same on a second call. And every op plug-in loads."""
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import registry
-from gradproof import strategies as gs
-from gradproof.checks import check_contracts
+from gradproof.core import registry
+from gradproof.core import strategies as gs
+from gradproof.core.checks import check_contracts
 
 
 @given(data=st.data())
 def test_contracts(op_spec, data):
     example = data.draw(op_spec.examples, label=f"{op_spec.name} example")
-    seed = data.draw(gs.seeds(), label="seed")  # after the example: see gradproof.strategies.seeds
+    seed = data.draw(gs.seeds(), label="seed")  # after the example: see gradproof.core.strategies.seeds
     check_contracts(op_spec, example, seed=seed)
 
 

@@ -1,5 +1,6 @@
-"""The course oracles (``reference.conventions``) against PyTorch: each course's convention is the
-reference's op or torch's optimizer under a change of variables, stated here once and checked.
+"""The course oracles (``gradproof.grading.courses.*_oracle``) against PyTorch: each course's
+convention is the reference's op or torch's optimizer under a change of variables, stated here
+once and checked.
 
 The graders trust these oracles as the truth of the cs231n, Coursera and bootcamp APIs; their
 ops are the torch-checked reference, but the conventions around them (momentum as the fraction
@@ -15,11 +16,12 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.api import bootcamp as bootcamp_api
-from gradproof.api import cs231n as cs231n_api
-from gradproof.compare import assert_close, tolerance_for
-from reference.conventions import bootcamp, cs231n
+from gradproof.core import strategies as gs
+from gradproof.core.compare import assert_close, tolerance_for
+from gradproof.grading.courses import bootcamp as bootcamp_api
+from gradproof.grading.courses import bootcamp_oracle as bootcamp
+from gradproof.grading.courses import cs231n as cs231n_api
+from gradproof.grading.courses import cs231n_oracle as cs231n
 
 TOL = tolerance_for("oracle", np.float64, ())
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.compare import Tolerance, assert_close
+from gradproof.core import strategies as gs
+from gradproof.core.compare import Tolerance, assert_close
 from reference.dropout import dropout_backward, dropout_forward
 
 P = st.sampled_from([0.0, 0.1, 0.5, 0.9])

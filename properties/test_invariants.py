@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import registry
-from gradproof import strategies as gs
-from gradproof.compare import assert_close
+from gradproof.core import registry
+from gradproof.core import strategies as gs
+from gradproof.core.compare import assert_close
 from reference.conv import conv2d_forward
 from reference.linear import affine_forward
 from reference.pooling import avg_pool2d_forward, max_pool2d_forward

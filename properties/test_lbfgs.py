@@ -6,8 +6,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.compare import assert_close, tolerance_for
+from gradproof.core import strategies as gs
+from gradproof.core.compare import assert_close, tolerance_for
 from reference.lbfgs import lbfgs_init, lbfgs_step
 
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import registry
-from gradproof import strategies as gs
-from gradproof.compare import assert_close
+from gradproof.core import registry
+from gradproof.core import strategies as gs
+from gradproof.core.compare import assert_close
 from reference.losses import (
     binary_cross_entropy_with_logits_forward,
     kl_div_forward,

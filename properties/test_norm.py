@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 
-from gradproof import registry
-from gradproof.compare import assert_close
+from gradproof.core import registry
+from gradproof.core.compare import assert_close
 from reference.norm import batch_norm_examples, batch_norm_forward
 
 BATCH_NORM = registry.get("batch_norm")

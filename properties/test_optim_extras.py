@@ -8,8 +8,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.compare import assert_close, tolerance_for
+from gradproof.core import strategies as gs
+from gradproof.core.compare import assert_close, tolerance_for
 from reference.optim_extras import (
     clip_grad_norm,
     clip_grad_value,

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import registry
-from gradproof import strategies as gs
-from gradproof.optim_checks import check_step_is_pure, check_trajectory, init_state
+from gradproof.core import registry
+from gradproof.core import strategies as gs
+from gradproof.core.optim_checks import check_step_is_pure, check_trajectory, init_state
 from reference.optim import adam_init, adam_step, sgd_init, sgd_step
 
 MAX_STEPS = 20

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reference.conventions import ties
+from gradproof.grading.courses import tie_rules as ties
 from reference.pooling import max_pool2d_backward, max_pool2d_forward
 
 TIES = {
@@ -45,7 +45,7 @@ def test_max_pool_tie_goes_to_the_first_element_of_the_window(case):
 
 @pytest.mark.parametrize("case", TIES, ids=list(TIES))
 def test_the_tie_rules_graders_name(case):
-    """The rules of reference.conventions.ties, which the graders use to pin a course's convention
+    """The rules of gradproof.grading.courses.tie_rules, which the graders use to pin a course's convention
     (cs231n: first; Coursera: every) and to name a student's: "first" is the reference's own."""
     x, hparams, _ = TIES[case]
     kernel = hparams["kernel_size"]

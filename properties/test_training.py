@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from gradproof import registry
-from gradproof.compare import assert_close
+from gradproof.core import registry
+from gradproof.core.compare import assert_close
 from reference.networks import _draw_values, lenet_shapes, mlp_shapes
 from reference.training import minibatches, train
 

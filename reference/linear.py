@@ -6,8 +6,8 @@ import math
 
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.registry import Example, op
+from gradproof.core import strategies as gs
+from gradproof.core.registry import Example, op
 
 
 def affine_forward(x, w, b):

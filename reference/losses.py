@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradproof import strategies as gs
-from gradproof.registry import Example, op
+from gradproof.core import strategies as gs
+from gradproof.core.registry import Example, op
 
 REDUCTIONS = ("mean", "sum", "none")
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
-from gradproof.registry import Example, op
+from gradproof.core.registry import Example, op
 from reference.activations import relu_backward, relu_forward
 from reference.conv import conv2d_backward, conv2d_forward
 from reference.dropout import dropout_backward, dropout_forward, dropout_mask

@@ -19,8 +19,8 @@ from typing import NamedTuple
 import numpy as np
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.registry import Example, op
+from gradproof.core import strategies as gs
+from gradproof.core.registry import Example, op
 
 EPSILONS = (1e-5, 1e-3, 0.1)
 

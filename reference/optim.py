@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.registry import optimizer
+from gradproof.core import strategies as gs
+from gradproof.core.registry import optimizer
 
 
 def _require(name: str, value, condition: bool, rule: str, optimizer_name: str) -> None:

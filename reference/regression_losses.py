@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.registry import Example, op
+from gradproof.core import strategies as gs
+from gradproof.core.registry import Example, op
 from reference.losses import REDUCTIONS, _check_reduction, _reduce, _reduce_backward
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.registry import Example, op
+from gradproof.core import strategies as gs
+from gradproof.core.registry import Example, op
 
 
 def softmax_forward(x, *, axis=-1):

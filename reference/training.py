@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradproof.registry import OpSpec, OptimizerSpec
+from gradproof.core.registry import OpSpec, OptimizerSpec
 
 
 def minibatches(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from gradproof import checks
-from gradproof import strategies as gs
+from gradproof.core import checks
+from gradproof.core import strategies as gs
 
 CHECKS = {
     "gradients": checks.check_gradients,

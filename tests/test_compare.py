@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gradproof.compare import (
+from gradproof.core.compare import (
     TOLERANCES,
     Tolerance,
     ToleranceOverride,

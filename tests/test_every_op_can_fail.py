@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gradproof import registry
+from gradproof.core import registry
 from tests.helpers import search
 
 

@@ -3,11 +3,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gradproof import registry
-from gradproof.checks import FULL_CHECK_MAX_SIZE, KinkCrossed, check_gradients
-from gradproof.compare import Tolerance
-from gradproof.fd import directional_slopes, elementwise_slopes, random_direction, scalarize
-from gradproof.registry import Example
+from gradproof.core import registry
+from gradproof.core.checks import FULL_CHECK_MAX_SIZE, KinkCrossed, check_gradients
+from gradproof.core.compare import Tolerance
+from gradproof.core.fd import directional_slopes, elementwise_slopes, random_direction, scalarize
+from gradproof.core.registry import Example
 from reference.activations import relu_backward, relu_forward
 
 FD_TOL = Tolerance(1e-5, 1e-3)
@@ -147,7 +147,7 @@ def test_correct_op_passes_the_full_check_on_a_larger_input():
 
 
 def test_kink_on_an_input_too_large_to_localise_is_still_reported_as_a_kink(monkeypatch):
-    import gradproof.checks as checks
+    import gradproof.core.checks as checks
 
     monkeypatch.setattr(checks, "LOCALISE_MAX_SIZE", 0)  # as if 10x10 were too large to localise
     x = np.full((10, 10), 0.5)

@@ -29,7 +29,7 @@ def grade(pytester: pytest.Pytester, *candidates: str, options: tuple[str, ...] 
     out = pytester.path / "results.json"
     args = [
         "--pyargs",
-        "gradproof.grade_tests",
+        "gradproof.grading.grade_tests",
         "--hypothesis-profile=quick",
         f"--grade-json={out}",
         *options,
@@ -168,7 +168,7 @@ def test_grade_command_line_attaches_option_values():
     ],
 )
 def test_apis_sharing_function_names_are_told_apart_by_their_parameters(params, api):
-    from gradproof.api import detect
+    from gradproof.grading.courses import detect
 
     assert detect({"conv_forward", "conv_backward", "pool_forward"}, params).name == api
 
@@ -176,7 +176,7 @@ def test_apis_sharing_function_names_are_told_apart_by_their_parameters(params, 
 def test_an_activation_travels_to_the_worker_as_a_numpy_ufunc():
     import numpy as np
 
-    from gradproof import wire
+    from gradproof.grading import wire
 
     arrays: list = []
     sent = wire.encode((np.tanh, np.positive), arrays)

@@ -1,4 +1,4 @@
-"""gradproof.loader: what of a student's file runs, and what it says about the rest."""
+"""gradproof.grading.loader: what of a student's file runs, and what it says about the rest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gradproof import loader
+from gradproof.grading import loader
 
 
 def kept_and_skipped(source: str) -> tuple[str, list[int]]:

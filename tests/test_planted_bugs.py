@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gradproof import registry
-from gradproof.optim_checks import check_trajectory
+from gradproof.core import registry
+from gradproof.core.optim_checks import check_trajectory
 from reference.pooling import max_pool2d_backward, max_pool2d_forward
 from tests.helpers import search
 from tests.planted import (

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from gradproof import registry
-from gradproof.compare import Tolerance, ToleranceOverride
-from gradproof.registry import Example, OpSpec, op
+from gradproof.core import registry
+from gradproof.core.compare import Tolerance, ToleranceOverride
+from gradproof.core.registry import Example, OpSpec, op
 
 REFERENCE_OPS = {"affine", "mse_loss", "relu", "sigmoid", "softmax_cross_entropy", "tanh"}
 

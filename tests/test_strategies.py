@@ -3,9 +3,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradproof import registry
-from gradproof import strategies as gs
-from gradproof.fd import EPS
+from gradproof.core import registry
+from gradproof.core import strategies as gs
+from gradproof.core.fd import EPS
 
 
 @given(st.data())

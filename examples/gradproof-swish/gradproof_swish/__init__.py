@@ -2,9 +2,8 @@ r"""The swish activation (SiLU), as a gradproof plug-in living outside gradproof
 
 import numpy as np
 
-from gradproof import op
+from gradproof import Example, op
 from gradproof import strategies as gs
-from gradproof.registry import Example
 
 
 def swish_forward(x):

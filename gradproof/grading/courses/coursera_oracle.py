@@ -5,15 +5,15 @@ Arrays are channels-last: ``A_prev`` is (m, n_H_prev, n_W_prev, n_C_prev), ``W``
 n_C) and ``b`` is (1, 1, 1, n_C). Sizes follow the notebook: ``n_H = int((n_H_prev - f + 2 * pad) /
 stride) + 1``, no padding for pooling. The layout is transposed to the reference's NCHW and back.
 Max pooling's backward follows the notebook's ``create_mask_from_window`` (``x == np.max(x)``): every
-tied maximum of a window gets the whole gradient (:mod:`reference.conventions.ties`).
+tied maximum of a window gets the whole gradient (:mod:`gradproof.grading.courses.tie_rules`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from gradproof.grading.courses.tie_rules import max_pool_backward
 from reference.conv import conv2d_backward, conv2d_forward
-from reference.conventions.ties import max_pool_backward
 from reference.pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_forward
 
 TO_NCHW = (0, 3, 1, 2)

@@ -2,7 +2,7 @@
 
 For each op a candidate implements there are two specs with the same examples: the candidate's,
 whose functions run in its worker process, and the oracle's, the API's convention implemented over
-the reference in this process. The checks of :mod:`gradproof.checks` then apply to the candidate's
+the reference in this process. The checks of :mod:`gradproof.core.checks` then apply to the candidate's
 spec unchanged (finite differences of its own forward, contracts), and :func:`check_forward` and
 :func:`check_backward` compare it with the oracle's.
 """
@@ -17,13 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from gradproof import registry
-from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple
-from gradproof.candidate import Candidate, CandidateError, Reply, Worker
-from gradproof.checks import KinkCrossed, call_backward, call_forward, check_gradients, present
-from gradproof.compare import as_array, assert_close, assert_finite, tolerance_for
-from gradproof.fd import EPS
-from gradproof.registry import Example, OpSpec
+from gradproof.core import registry
+from gradproof.core.checks import (
+    CallFailed,
+    KinkCrossed,
+    call_backward,
+    call_forward,
+    check_gradients,
+    present,
+)
+from gradproof.core.compare import as_array, assert_close, assert_finite, tolerance_for
+from gradproof.core.fd import EPS
+from gradproof.core.registry import Example, OpSpec
+from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, expect_tuple
+from gradproof.grading.process import Candidate, Reply, Worker
 
 CHUNK = 256
 """Forward calls per request when finite differences batch them."""
@@ -81,7 +88,7 @@ class WorkerExecutor:
     def invoke(self, call: Call) -> Reply:
         (reply,) = self._request([dataclasses.replace(call, return_args=True)])
         if not reply["ok"]:
-            raise CandidateError(f"{call.fn} {reply['error']}")
+            raise CallFailed(f"{call.fn} {reply['error']}")
         # What the call did to its array arguments, done to ours: the contracts check sees mutation.
         for sent, back in zip(call.args, reply.get("args") or [], strict=False):
             if isinstance(sent, np.ndarray) and isinstance(back, np.ndarray) and back.shape == sent.shape:
@@ -97,7 +104,7 @@ class WorkerExecutor:
             ]
             for call, reply in zip(chunk, self._request(chunk), strict=True):
                 if not reply["ok"]:
-                    raise CandidateError(f"{call.fn} {reply['error']}")
+                    raise CallFailed(f"{call.fn} {reply['error']}")
                 replies.append(Reply(reply["value"], None))
         return replies
 
@@ -146,7 +153,7 @@ class ShapePolicy:
         if core:
             message += f" (here {got.shape} for {tuple(wanted)})"
         if self.strict:
-            raise CandidateError(f"{message} (--strict-shapes)")
+            raise CallFailed(f"{message} (--strict-shapes)")
         # The message of the example with the most named sizes: (1, 1) for (1,) says less.
         if len(core) >= self.seen.get(quantity, (-1, ""))[0]:
             self.seen[quantity] = (len(core), message)
@@ -408,7 +415,7 @@ def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str
     __tracebackhide__ = True
     try:
         return graded.shapes.accept(quantity, got, tuple(wanted))
-    except CandidateError as exc:
+    except CallFailed as exc:
         raise AssertionError(f"{exc}\n{text}") from None
 
 
@@ -515,7 +522,7 @@ def _trajectory(graded: GradedOptimizer, oracle, w: np.ndarray, grads: list, con
                     next_w, next_config = expect_tuple(value, 2, b.fn, "next_w, config")
                 else:
                     next_w, next_config = b.unpack(value, dict(config_now))
-            except CandidateError as exc:
+            except CallFailed as exc:
                 raise AssertionError(f"{b.name} step {step}: {exc}\n{text}") from None
             if not isinstance(next_config, dict):
                 raise AssertionError(

@@ -1,14 +1,16 @@
 """The coursera API: the Deep Learning Specialization's "Convolution model - Step by Step"
 functions, channels-last (NHWC). Inputs, gradients and messages are in the notebook's own terms
-(``A_prev``, ``W``, ``b``, ``dA_prev``, ...). The oracle is :mod:`reference.conventions.coursera`."""
+(``A_prev``, ``W``, ``b``, ``dA_prev``, ...). The oracle is
+:mod:`gradproof.grading.courses.coursera_oracle`."""
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.api import Api, Binding, Call, layer, ties
-from gradproof.registry import Example
+from gradproof.core import strategies as gs
+from gradproof.core.registry import Example
+from gradproof.grading.binding import Api, Binding, Call, layer
+from gradproof.grading.courses import ties
 
 TO_NCHW = (0, 3, 1, 2)
 
@@ -112,7 +114,7 @@ def api() -> Api:
         _pool("max_pool2d", "max"),
         _pool("avg_pool2d", "average"),
     )
-    return Api("coursera", bindings, (), "reference.conventions.coursera", arity=ARITY)
+    return Api("coursera", bindings, (), "gradproof.grading.courses.coursera_oracle", arity=ARITY)
 
 
 ARITY = {"zero_pad": 2, "conv_forward": 4, "conv_backward": 2, "pool_forward": 3, "pool_backward": 3}

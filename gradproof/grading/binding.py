@@ -1,10 +1,11 @@
-"""Adapters from the APIs students write to the ops gradproof checks.
+"""How a course API is bound to the ops gradproof checks: calls, bindings, and the Api they make up.
 
 An API (``native``, ``cs231n``, ``coursera``) is a list of :class:`Binding`: for one op, which
 functions of the candidate implement it, how to call them, and what they return. The same binding
 calls the candidate (in its worker process) and the API's oracle, a module implementing the
-convention exactly over the NumPy reference (``reference.conventions``), so every check compares
-like with like, and every message is in the candidate's own terms: its argument names, its layout.
+convention exactly over the NumPy reference (``gradproof.grading.courses.<course>_oracle``), so
+every check compares like with like, and every message is in the candidate's own terms: its
+argument names, its layout.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from gradproof.candidate import CandidateError
+from gradproof.core.checks import CallFailed
 
-APIS = ("native", "cs231n", "coursera", "bootcamp")
+
+def course_of(convention: str) -> str:
+    """The course a ``--convention`` value names: ``cs231n`` of ``cs231n-2017``."""
+    return convention.split("-")[0]
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class Binding:
     forward_result : callable
         ``forward_result(value, args_after, hparams) -> (out, cache, extras)``; ``extras`` maps a
         quantity (``running_mean``, ...) to the array the call left behind. Raises
-        :class:`CandidateError` on a malformed return value.
+        :class:`CallFailed` on a malformed return value.
     backward : callable or None
         ``backward(invoke, dout, cache) -> grads``, calling the candidate through ``invoke(Call)``;
         None for an op with a forward only (``zero_pad``), graded on its forward and contracts.
@@ -142,7 +146,7 @@ class Api:
         :func:`check_conventions`), or None for an API without conventions."""
         if self.convention is None:
             return None
-        return self.convention(next((name for name in names if _course(name) == self.name), None))
+        return self.convention(next((name for name in names if course_of(name) == self.name), None))
 
     def implemented(self, names) -> tuple[list[Binding], list[Binding]]:
         """The bindings ``names`` implements, and the rest. A binding counts as implemented when the
@@ -177,45 +181,11 @@ class Api:
         )
 
 
-def _course(convention: str) -> str:
-    return convention.split("-")[0]
-
-
-def check_conventions(names) -> None:
-    """Each ``--convention`` value names an API with conventions, at most once, and parses
-    (ValueError if not)."""
-    for name in names:
-        course = _course(name)
-        api = get_api(course) if course in APIS else None
-        if api is None or api.convention is None:
-            with_years = [n for n in APIS if get_api(n).convention is not None]
-            raise ValueError(
-                f"--convention {name}: no course {course!r} with conventions; write one of "
-                + ", ".join(f"{n}-YEAR" for n in with_years)
-            )
-        mine = [other for other in names if _course(other) == course]
-        if len(mine) > 1:
-            raise ValueError(f"--convention: more than one given for {course}: {', '.join(mine)}")
-        api.convention(name)
-
-
-def get_api(name: str) -> Api:
-    if name not in APIS:
-        raise ValueError(f"unknown candidate API {name!r}; choose one of {', '.join(APIS)}")
-    return importlib.import_module(f"gradproof.api.{name}").api()
-
-
-def detect(names, params: dict | None = None) -> Api:
-    """The API whose functions the candidate defines most of (native on a tie)."""
-    apis = [get_api(name) for name in APIS]
-    return max(apis, key=lambda api: (api.score(names, params), api.name == "native"))
-
-
 # -- helpers for writing bindings -------------------------------------------------------------------
 
 
 def expect_tuple(value, length: int, what: str, names: str) -> tuple:
-    """``value`` as a tuple of ``length``, or a CandidateError that says what came back instead."""
+    """``value`` as a tuple of ``length``, or a CallFailed that says what came back instead."""
     if isinstance(value, (tuple, list)) and len(value) == length:
         return tuple(value)
     if isinstance(value, (tuple, list)):
@@ -224,7 +194,7 @@ def expect_tuple(value, length: int, what: str, names: str) -> tuple:
         got = "None: not implemented yet, or a missing return"
     else:
         got = f"a {type(value).__name__}"
-    raise CandidateError(f"{what} returned {got}, expected {length} values ({names})")
+    raise CallFailed(f"{what} returned {got}, expected {length} values ({names})")
 
 
 def layer(

@@ -12,8 +12,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradproof import checks, grading
-from gradproof import strategies as gs
+from gradproof.core import checks
+from gradproof.core import strategies as gs
+from gradproof.grading import units as grading
 
 GRADING = settings(
     derandomize=True,

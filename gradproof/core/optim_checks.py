@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradproof.compare import assert_close
-from gradproof.registry import OptimizerSpec
+from gradproof.core.compare import assert_close
+from gradproof.core.registry import OptimizerSpec
 
 
 def _describe(param, grads, hparams) -> str:

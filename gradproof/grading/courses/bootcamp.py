@@ -1,6 +1,6 @@
 """The bootcamp API: NHWC with explicit arguments, as many machine-learning bootcamp repositories
 write it (``conv_forward(A_prev, W, b, activation, padding="same", stride=(1, 1))``, ...; see
-:mod:`reference.conventions.bootcamp`, its oracle). Its functions share names with the Coursera
+:mod:`gradproof.grading.courses.bootcamp_oracle`, its oracle). Its functions share names with the Coursera
 notebook's and differ in their parameters, which is how the two are told apart.
 
 There are no caches: the backward takes the forward's inputs again, so the grading process keeps
@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, ties
-from gradproof.checks import call_forward
-from gradproof.compare import assert_close
-from gradproof.registry import Example
+from gradproof.core import strategies as gs
+from gradproof.core.checks import call_forward
+from gradproof.core.compare import assert_close
+from gradproof.core.registry import Example
+from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, expect_tuple
+from gradproof.grading.courses import ties
 
 TO_NCHW = (0, 3, 1, 2)
 
@@ -197,4 +198,4 @@ ARITY = {"conv_forward": 6, "conv_backward": 6, "pool_forward": 4, "pool_backwar
 
 def api() -> Api:
     bindings = (_conv(), _pool("max_pool2d", "max"), _pool("avg_pool2d", "avg"))
-    return Api("bootcamp", bindings, _optimizers(), "reference.conventions.bootcamp", arity=ARITY)
+    return Api("bootcamp", bindings, _optimizers(), "gradproof.grading.courses.bootcamp_oracle", arity=ARITY)

@@ -10,7 +10,7 @@ use, implemented over the reference: the oracle of the ``bootcamp`` adapter.
 * ``pool_forward(A_prev, kernel_shape, stride=(1, 1), mode="max"|"avg")`` and ``pool_backward(dA,
   A_prev, kernel_shape, stride=(1, 1), mode="max")``, without padding. Max pooling's backward
   gives every tied maximum of a window the gradient (the mask ``x == np.max(x)`` these
-  repositories write, after the Coursera notebook's; :mod:`reference.conventions.ties`).
+  repositories write, after the Coursera notebook's; :mod:`gradproof.grading.courses.tie_rules`).
 * ``update_variables_Adam(alpha, beta1, beta2, epsilon, var, grad, v, s, t) -> (var, v, s)``, with
   the caller counting ``t`` from 1, and ``update_variables_momentum(alpha, beta1, var, grad, v)``
   and ``update_variables_RMSProp(alpha, beta2, epsilon, var, grad, s)``.
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradproof.grading.courses.tie_rules import max_pool_backward
 from reference.conv import conv2d_backward, conv2d_forward
-from reference.conventions.ties import max_pool_backward
 from reference.pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_forward
 
 TO_NCHW = (0, 3, 1, 2)

@@ -1,7 +1,7 @@
-"""The process a candidate runs in: ``python -m gradproof.worker``.
+"""The process a candidate runs in: ``python -m gradproof.grading.worker``.
 
 It imports the candidate, then evaluates the calls the grading process sends and sends back their
-results (see :mod:`gradproof.wire`). It never computes a verdict: whatever the candidate does here
+results (see :mod:`gradproof.grading.wire`). It never computes a verdict: whatever the candidate does here
 (exit, patch NumPy, print) touches this process only.
 
 Before the candidate is imported, the protocol's pipes are moved to private descriptors, and the
@@ -22,7 +22,7 @@ import traceback
 # less the candidate can reach.
 from pathlib import Path
 
-from gradproof import loader, wire
+from gradproof.grading import loader, wire
 
 TRACEBACK_LINES = 12
 
@@ -60,7 +60,7 @@ def describe_exception(exc: BaseException) -> str:
 def load(target: dict):
     """The candidate as a module, and notes on how it was loaded (what was skipped, for the report).
 
-    A file, a notebook or a folder runs its definitions only (:mod:`gradproof.loader`); a module
+    A file, a notebook or a folder runs its definitions only (:mod:`gradproof.grading.loader`); a module
     name is imported as it is (an installed package is code its owner chose to install).
     """
     kind, where = target["kind"], target["target"]
@@ -71,7 +71,7 @@ def load(target: dict):
 
 def defined_names(module) -> frozenset[str]:
     """The callables ``module``'s own code defines, not those it imports: what tells its API."""
-    if hasattr(module, "__gradproof_defined__"):  # a file or folder, loaded by gradproof.loader
+    if hasattr(module, "__gradproof_defined__"):  # a file or folder, loaded by gradproof.grading.loader
         return module.__gradproof_defined__
     return frozenset(
         name

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import types
 
-from gradproof import registry
-from gradproof.api import Api, Binding, Call, expect_tuple
+from gradproof.core import registry
+from gradproof.grading.binding import Api, Binding, Call, expect_tuple
 
 
 def _binding(spec: registry.OpSpec) -> Binding:

@@ -1,7 +1,7 @@
 """The checks behind every property, written once for any op spec.
 
-Each check takes an :class:`~gradproof.registry.OpSpec`, one drawn
-:class:`~gradproof.registry.Example` and a seed for its own random draws, and raises
+Each check takes an :class:`~gradproof.core.registry.OpSpec`, one drawn
+:class:`~gradproof.core.registry.Example` and a seed for its own random draws, and raises
 ``AssertionError`` with a message that names the op, the quantity (forward, dx, dw, ...), the
 example's shapes and hyperparameters, and the worst element. To check an implementation other than
 the reference, replace its functions in the spec: ``dataclasses.replace(spec, forward=f, backward=b)``.
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradproof.candidate import CandidateError
-from gradproof.compare import as_array, assert_close, assert_finite, format_index
-from gradproof.fd import EPS, directional_slopes, elementwise_slopes, random_direction, scalarize
-from gradproof.registry import Example, OpSpec
+from gradproof.core.compare import as_array, assert_close, assert_finite, format_index
+from gradproof.core.fd import EPS, directional_slopes, elementwise_slopes, random_direction, scalarize
+from gradproof.core.registry import Example, OpSpec
 
 DIRECTIONS = 2
 """Random directions per input in the directional check."""
@@ -26,6 +25,11 @@ LOCALISE_MAX_SIZE = 20_000
 """A directional failure is localised by a full check when the input is at most this large."""
 
 
+class CallFailed(AssertionError):
+    """A call of the implementation under test failed: it raised, timed out, or (for a candidate run
+    in another process) its process died. The checks turn it into a failed check of that op."""
+
+
 class KinkCrossed(AssertionError):
     """The finite-difference step straddled a point where the forward is not differentiable."""
 
@@ -35,7 +39,7 @@ def call_forward(spec: OpSpec, example: Example, context: str = ""):
     __tracebackhide__ = True
     try:
         result = spec.forward(*example.inputs.values(), **example.hparams)
-    except CandidateError as exc:  # a candidate's forward raised, hung or crashed in its process
+    except CallFailed as exc:  # a candidate's forward raised, hung or crashed in its process
         raise AssertionError(f"{spec.name} forward: {exc}\n{context}") from None
     if not isinstance(result, tuple) or len(result) != 2:
         length = f" of length {len(result)}" if isinstance(result, tuple) else ""
@@ -62,7 +66,7 @@ def call_backward(spec: OpSpec, dout: np.ndarray, cache, example: Example, conte
     names = present(spec, example)
     try:
         grads = spec.backward(dout, cache)
-    except CandidateError as exc:
+    except CallFailed as exc:
         raise AssertionError(f"{spec.name} backward: {exc}\n{context}") from None
     if len(spec.differentiable) == 1 and not isinstance(grads, (tuple, list)):
         grads = (grads,)
@@ -120,7 +124,7 @@ def check_gradients(
         if not distance > 2 * EPS:
             raise ValueError(
                 f"{spec.name}: its examples strategy drew an example {distance:g} from a kink, inside the "
-                f"finite-difference step {EPS:g}; the strategy must keep a margin (gradproof.strategies."
+                f"finite-difference step {EPS:g}; the strategy must keep a margin (gradproof.core.strategies."
                 f"away_from, distinct_values)\n{text}"
             )
     rng = np.random.default_rng(seed)

@@ -9,9 +9,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gradproof.api import Api, detect, get_api
-from gradproof.candidate import Candidate, Worker
-from gradproof.grading import GradedOp, GradedOptimizer, ShapePolicy
+from gradproof.grading.binding import Api
+from gradproof.grading.courses import detect, get_api
+from gradproof.grading.process import Candidate, Worker
+from gradproof.grading.units import GradedOp, GradedOptimizer, ShapePolicy
 
 CHECK_NAMES = {
     "test_candidate_imports": "import",

@@ -3,7 +3,7 @@
 Examples stay inside what the assignment's template promises: conv and pool sizes for which
 ``(H + 2 * pad - HH) % stride == 0`` (the template asserts it), distinct values under a max-pool
 window (ties are a convention, not a gradient), batches of at least two for batch norm in train
-mode. The oracle is :mod:`reference.conventions.cs231n`.
+mode. The oracle is :mod:`gradproof.grading.courses.cs231n_oracle`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradproof import registry
-from gradproof import strategies as gs
-from gradproof.api import Api, Binding, Call, OptimizerBinding, expect_tuple, layer, ties
-from gradproof.checks import call_forward
-from gradproof.registry import Example
-from reference.conventions import cs231n as oracle
+from gradproof.core import registry
+from gradproof.core import strategies as gs
+from gradproof.core.checks import call_forward
+from gradproof.core.registry import Example
+from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, expect_tuple, layer
+from gradproof.grading.courses import cs231n_oracle as oracle
+from gradproof.grading.courses import ties
 
 EPSILONS = (1e-5, 1e-3)
 

@@ -1,9 +1,9 @@
 """Candidates (implementations to grade), and the worker process each one runs in.
 
 A candidate is a Python file or an importable module. Its code never runs in the grading process:
-:class:`Worker` spawns ``python -m gradproof.worker`` (a fresh interpreter, not a fork), which
+:class:`Worker` spawns ``python -m gradproof.grading.worker`` (a fresh interpreter, not a fork), which
 imports the candidate and evaluates the calls sent to it. A call that raises, hangs past its
-timeout, or kills the worker comes back as a :class:`CandidateError` that says which; a dead worker
+timeout, or kills the worker comes back as a :class:`CallFailed` that says which; a dead worker
 is restarted on the next call.
 """
 
@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gradproof import wire
-from gradproof.loader import safe_name
+from gradproof.core.checks import CallFailed
+from gradproof.grading import wire
+from gradproof.grading.loader import safe_name
 
 ENTRY_POINT_GROUP = "gradproof.candidates"
 DEFAULT_TIMEOUT = 5.0
@@ -29,10 +30,6 @@ DEFAULT_TIMEOUT = 5.0
 IMPORT_TIMEOUT = 60.0
 """Seconds the candidate's import may take (importing torch alone takes several)."""
 STDERR_LINES = 15
-
-
-class CandidateError(AssertionError):
-    """A call into the candidate failed: it raised, timed out, or its process died."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ def load_in_process(candidate: Candidate):
     """Import ``candidate`` into this process, as its worker would (a file's directory goes on the
     import path). For benchmarks only, where a worker's round trips would be timed too: a candidate
     loaded this way can do anything to the process, so grading never does this."""
-    from gradproof import worker
+    from gradproof.grading import worker
 
     module, _ = worker.load(
         {
@@ -146,7 +143,7 @@ class Worker:
         env["HOME"] = self._home.name
         env.pop("PYTEST_ADDOPTS", None)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "gradproof.worker"],
+            [sys.executable, "-m", "gradproof.grading.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -158,7 +155,7 @@ class Worker:
         target["module_name"] = f"gradproof_candidate_{self.candidate.name}"
         try:
             header, _ = self._exchange({"load": target}, [], IMPORT_TIMEOUT, "importing the candidate")
-        except CandidateError as exc:
+        except CallFailed as exc:
             self.load_error = str(exc)
             self.names = frozenset()
             return
@@ -204,27 +201,27 @@ class Worker:
         """Evaluate ``calls`` (each ``{"fn", "args", "kwargs", "store", "return_args"}``) in one request.
 
         Returns one reply per call: ``{"ok": True, "value": ..., "args": ...}`` with values decoded,
-        or ``{"ok": False, "error": text}``. Raises :class:`CandidateError` when the worker times
+        or ``{"ok": False, "error": text}``. Raises :class:`CallFailed` when the worker times
         out or dies (it is restarted on the next call).
         """
         if self.load_error is None and not self.alive:
             self.start()  # the first call, or the one after a crash or a timeout
         if self.load_error is not None:
-            raise CandidateError(f"the candidate failed to import: {self.load_error}")
+            raise CallFailed(f"the candidate failed to import: {self.load_error}")
         poisoned = next((self.timed_out[c["fn"]] for c in calls if c["fn"] in self.timed_out), None)
         failure = f"{poisoned} (not called again)" if poisoned is not None else None
         if failure is None:
             try:
                 header, out_arrays = self._send(calls, reset)
-            except CandidateError as exc:
+            except CallFailed as exc:
                 failure = str(exc)
         if failure is not None:
             # One raise for both: Hypothesis replays a failure and must meet the same one.
-            raise CandidateError(failure)
+            raise CallFailed(failure)
         replies = header.get("replies")
         if not isinstance(replies, list) or len(replies) != len(calls):
             self.stop()
-            raise CandidateError("the candidate's process sent a malformed reply")
+            raise CallFailed("the candidate's process sent a malformed reply")
         for reply in replies:
             if reply.get("ok"):
                 reply["value"] = wire.decode(reply.get("value"), out_arrays)
@@ -282,7 +279,7 @@ class Worker:
             )
             for name in header.get("calls", []):
                 self.timed_out.setdefault(name["fn"], message)
-            raise CandidateError(message) from None
+            raise CallFailed(message) from None
         except EOFError:
             error = self._died(what)
             for name in header.get("calls", []):
@@ -290,9 +287,9 @@ class Worker:
             raise error from None
         except ValueError as exc:  # a header or array that does not parse
             self.stop()
-            raise CandidateError(f"{what}: the candidate's process sent a malformed reply ({exc})") from None
+            raise CallFailed(f"{what}: the candidate's process sent a malformed reply ({exc})") from None
 
-    def _died(self, what: str) -> CandidateError:
+    def _died(self, what: str) -> CallFailed:
         process = self._process
         try:
             code = process.wait(timeout=5)
@@ -304,4 +301,4 @@ class Worker:
         message = f"{what}: crashed: the candidate's process {how} (os._exit, a segfault, or a kill)"
         if tail:
             message += "; the last lines it printed:\n" + tail
-        return CandidateError(message)
+        return CallFailed(message)

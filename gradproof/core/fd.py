@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradproof.compare import Tolerance
+from gradproof.core.compare import Tolerance
 
 EPS = 1e-6
 """Step of the central differences: near the cube root of float64's machine epsilon, where

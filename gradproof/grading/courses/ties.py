@@ -1,6 +1,6 @@
 """Explaining a max-pool backward that differs from the oracle's only where a window's maximum is
 tied: which rule the candidate follows, and which one its course pins
-(:mod:`reference.conventions.ties`)."""
+(:mod:`gradproof.grading.courses.tie_rules`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Callable
 import numpy as np
 from hypothesis import strategies as st
 
-from gradproof import strategies as gs
-from gradproof.compare import tolerance_for
-from reference.conventions.ties import DESCRIPTIONS, RULES, max_pool_backward, tied_windows
+from gradproof.core import strategies as gs
+from gradproof.core.compare import tolerance_for
+from gradproof.grading.courses.tie_rules import DESCRIPTIONS, RULES, max_pool_backward, tied_windows
 
 TIE_VALUES = (0.0, 1.0, 2.0)
 """Values of the tied examples: drawn from three, most windows of a few elements tie."""

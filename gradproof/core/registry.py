@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gradproof.compare import Tolerance, ToleranceOverride, tolerance_for
+from gradproof.core.compare import Tolerance, ToleranceOverride, tolerance_for
 
 ENTRY_POINT_GROUP = "gradproof.ops"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
