@@ -28,9 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gradproof.grading import process as candidates
+from gradproof.grading import candidates
 from gradproof.grading.courses import detect, get_api
-from gradproof.grading.units import LocalExecutor, bind
+from gradproof.grading.executors import LocalExecutor
+from gradproof.grading.units import bind
 
 
 @dataclass(frozen=True)

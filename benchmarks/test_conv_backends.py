@@ -37,7 +37,7 @@ from conv_backends import (
 
 from gradproof.core import registry
 from gradproof.core.compare import assert_close, tolerance_for
-from gradproof.grading import process as candidates
+from gradproof.grading import candidates
 
 DTYPES = ("float32", "float64")
 PASSES = ("forward", "backward")

@@ -56,7 +56,9 @@ def bench_report(args: argparse.Namespace) -> int:
 def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     """The pytest command line ``gradproof grade`` runs."""
     argv = ["--pyargs", "gradproof.grading.grade_tests", "-p", "no:cacheprovider", "-q", "--no-header"]
-    argv += [f"--hypothesis-profile={args.profile}"]
+    # The built-in profiles go by gradproof's own names (gradproof-ci), which need no pyproject.toml.
+    profile = f"gradproof-{args.profile}" if args.profile in ("dev", "ci", "thorough") else args.profile
+    argv += [f"--hypothesis-profile={profile}"]
     # `--option=value`: pytest looks for its rootdir among the arguments before plugins register
     # their options, and would take a detached candidate path for one.
     argv += [f"--candidate={candidate}" for candidate in args.candidates]

@@ -2,16 +2,21 @@
 
 It
 
-* registers the Hypothesis profiles ``dev``, ``ci`` and ``thorough`` (chosen with
-  ``--hypothesis-profile``), with values from the ``[tool.gradproof.hypothesis]`` table of the
-  project's ``pyproject.toml`` laid over the defaults below;
+* registers gradproof's Hypothesis profiles under its own names, ``gradproof-dev``,
+  ``gradproof-ci`` and ``gradproof-thorough`` (chosen with ``--hypothesis-profile``); a project
+  that asks for gradproof with a ``[tool.gradproof.hypothesis]`` table in its ``pyproject.toml``
+  gets its values laid over them, the short names ``dev``, ``ci`` and ``thorough`` as well, and
+  its default profile loaded. A project without that table keeps its own profiles untouched;
 * parametrises every test that takes an ``op_spec`` argument over the registered ops (and
   ``optimizer_spec`` over the optimizers), so each (property, op) pair is its own test id and
   ``pytest -k NAME`` selects an op;
+* grades candidates (``--candidate``): the units are planned from their sources at collection, and
+  no candidate code runs before the first grading test (``--collect-only`` runs none);
 * adds to each failed op test the command that reproduces it.
 
 It must stay cheap to load: pytest loads it in every run of an environment where gradproof is
-installed, so it imports neither torch nor the registered ops until a test asks for them.
+installed, so it imports neither torch, nor the registered ops, nor the grading code until a test
+asks for them.
 """
 
 from __future__ import annotations
@@ -20,13 +25,11 @@ import os
 import shlex
 import time
 import tomllib
-from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from gradproof.core import registry
-from gradproof.grading.courses import APIS, check_conventions
 
 DEFAULT_PROFILES: dict[str, dict] = {
     # No deadline in any profile: the first example of a run pays for importing torch, and speed is
@@ -36,14 +39,19 @@ DEFAULT_PROFILES: dict[str, dict] = {
     "thorough": {"max_examples": 1000},
 }
 COMMON = {"deadline": None, "print_blob": True}
+PREFIX = "gradproof-"
+APIS = ("native", "cs231n", "coursera", "bootcamp")
+"""The course APIs (:mod:`gradproof.grading.courses`), named here so that loading the plugin does
+not import the grading code."""
 
 
-def _project_table(config: pytest.Config) -> dict:
+def _project_table(config: pytest.Config) -> dict | None:
+    """The project's ``[tool.gradproof]`` table, or None when it has none (it did not ask for us)."""
     path = config.inipath
     if path is None or path.name != "pyproject.toml":
-        return {}
+        return None
     with open(path, "rb") as f:
-        return tomllib.load(f).get("tool", {}).get("gradproof", {}).get("hypothesis", {})
+        return tomllib.load(f).get("tool", {}).get("gradproof")
 
 
 def _settings_from_toml(values: dict) -> dict:
@@ -51,15 +59,20 @@ def _settings_from_toml(values: dict) -> dict:
     return {key: (None if key == "database" and value is False else value) for key, value in values.items()}
 
 
-def register_profiles(table: dict | None = None) -> None:
-    """Register the built-in profiles, each overlaid with ``table["profiles"][name]``."""
+def register_profiles(table: dict | None = None, *, short_names: bool = False) -> None:
+    """Register the built-in profiles as ``gradproof-NAME``, each overlaid with
+    ``table["profiles"][NAME]``; with ``short_names``, also as ``NAME`` (with the table's other
+    profiles, under their own names)."""
     overrides = (table or {}).get("profiles", {})
     # Hypothesis's own defaults as the explicit parent: a profile without one falls back to whichever
     # profile is loaded when it is read, so `thorough` run under CI would inherit `ci`'s derandomize.
     base = settings.get_profile("default")
     for name in DEFAULT_PROFILES.keys() | overrides.keys():
         values = {**COMMON, **DEFAULT_PROFILES.get(name, {}), **_settings_from_toml(overrides.get(name, {}))}
-        settings.register_profile(name, parent=base, **values)
+        if name in DEFAULT_PROFILES:
+            settings.register_profile(PREFIX + name, parent=base, **values)
+        if short_names:
+            settings.register_profile(name, parent=base, **values)
 
 
 register_profiles()
@@ -68,19 +81,28 @@ register_profiles()
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # tryfirst: Hypothesis's own pytest_configure loads --hypothesis-profile after this has run.
-    table = _project_table(config)
-    register_profiles(table)
-    default = table.get("ci-profile" if os.environ.get("CI") else "default-profile")
-    if default:
-        settings.load_profile(default)
+    config.addinivalue_line(
+        "markers",
+        "grade_check(name, needs_backward=False): a gradproof grading test; its check's name in the "
+        "grade table, and whether ops with a forward only are left out of it",
+    )
+    project = _project_table(config)
+    if project is not None:  # the project asked for gradproof: its profiles, its default
+        table = project.get("hypothesis", {})
+        register_profiles(table, short_names=True)
+        default = table.get("ci-profile" if os.environ.get("CI") else "default-profile")
+        if default:
+            settings.load_profile(default)
     if config.getoption("--convention", None):
+        from gradproof.grading.courses import check_conventions
+
         try:
             check_conventions(config.getoption("--convention"))
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
 
 
-GRADING_KEY = pytest.StashKey["object"]()
+SESSION_KEY = pytest.StashKey["object"]()
 START_KEY = pytest.StashKey[float]()
 CANDIDATE_FIXTURES = ("candidate_worker", "graded_op", "graded_optimizer")
 
@@ -129,12 +151,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _grading(config: pytest.Config):
-    """The run's candidates and what each is graded on, built on first use (workers start here)."""
-    grading = config.stash.get(GRADING_KEY, None)
-    if grading is None:
-        from gradproof.grading import process as candidates
-        from gradproof.grading.report import Grading, load_points
+def _session(config: pytest.Config):
+    """The run's candidates and what each is graded on, planned on first use from their sources; no
+    candidate code runs here (workers start at the first grading test that calls one)."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        from pathlib import Path
+
+        from gradproof.grading import candidates
+        from gradproof.grading.process import DEFAULT_TIMEOUT
+        from gradproof.grading.scoreboard import load_points
+        from gradproof.grading.session import Options, Session
 
         given = config.getoption("--candidate")
         found = (
@@ -142,31 +169,23 @@ def _grading(config: pytest.Config):
             if given
             else candidates.discover(Path(config.rootpath) / "candidates")
         )
-        timeout = config.getoption("--candidate-timeout") or candidates.DEFAULT_TIMEOUT
         # --convention was checked at configure time.
-        grading = Grading(
-            found,
-            config.getoption("--candidate-api"),
-            timeout,
-            load_points(config.getoption("--points")),
-            config.getoption("--convention"),
-            config.getoption("--strict-shapes"),
+        options = Options(
+            api=config.getoption("--candidate-api"),
+            timeout=config.getoption("--candidate-timeout") or DEFAULT_TIMEOUT,
+            points=load_points(config.getoption("--points")),
+            conventions=tuple(config.getoption("--convention")),
+            strict_shapes=config.getoption("--strict-shapes"),
         )
-        config.stash[GRADING_KEY] = grading
+        session = Session(found, options)
+        config.stash[SESSION_KEY] = session
         config.stash[START_KEY] = time.monotonic()
-    return grading
+    return session
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    specs = registry.all_specs()
-    optimizers = registry.all_optimizers()
-    lines = [
-        f"gradproof: {len(specs)} ops: {', '.join(spec.name for spec in specs)}",
-        f"gradproof: {len(optimizers)} optimizers: {', '.join(spec.name for spec in optimizers)}",
-    ]
-    for name in registry.plugin_errors():
-        lines.append(f"gradproof: op plug-in {name} failed to load (see test_op_plugins_load)")
-    return lines
+def _grade_check(function) -> pytest.Mark | None:
+    marks = [m for m in getattr(function, "pytestmark", []) if m.name == "grade_check"]
+    return marks[0] if marks else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -177,16 +196,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         optimizers = registry.all_optimizers()
         metafunc.parametrize("optimizer_spec", optimizers, ids=[spec.name for spec in optimizers])
     if "candidate_worker" in metafunc.fixturenames:
-        grades = _grading(metafunc.config).grades
+        grades = _session(metafunc.config).grades
         metafunc.parametrize(
             "candidate_worker", [g.worker for g in grades], ids=[g.candidate.name for g in grades]
         )
     for name, units in (("graded_op", "graded_ops"), ("graded_optimizer", "graded_optimizers")):
         if name in metafunc.fixturenames:
-            graded = getattr(_grading(metafunc.config), units)
-            from gradproof.grading.grade_tests import BACKWARD_TESTS
-
-            if metafunc.function.__name__ in BACKWARD_TESTS:
+            graded = getattr(_session(metafunc.config), units)
+            mark = _grade_check(metafunc.function)
+            if mark is not None and mark.kwargs.get("needs_backward"):
                 graded = [g for g in graded if g.binding.backward is not None]
             metafunc.parametrize(name, graded, ids=[g.id for g in graded])
 
@@ -261,12 +279,13 @@ def _reproduce_candidate(item: pytest.Item, candidate) -> str:
 
 
 def _record(item: pytest.Item, report, call, candidate, unit) -> None:
-    from gradproof.grading.report import CHECK_NAMES, Outcome
+    from gradproof.grading.scoreboard import Outcome
 
-    grading = item.config.stash.get(GRADING_KEY, None)
-    if grading is None:
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is None:
         return
-    check = CHECK_NAMES.get(getattr(item, "originalname", item.name), item.name)
+    mark = item.get_closest_marker("grade_check")
+    check = mark.args[0] if mark is not None else item.name
     reason, output = "", ""
     if report.failed:
         exc = call.excinfo.value if call.excinfo is not None else None
@@ -277,16 +296,20 @@ def _record(item: pytest.Item, report, call, candidate, unit) -> None:
         command = _reproduce_candidate(item, candidate)
         output = f"{text}\n\nreproduce: {command}"
         report.sections.append(("gradproof: reproduce", command))
-    grading.record(candidate.name, unit, Outcome(check, report.passed, reason, output, report.duration))
+    session.scoreboard.record(
+        candidate.name, unit, Outcome(check, report.passed, reason, output, report.duration)
+    )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    grading = config.stash.get(GRADING_KEY, None)
-    if grading is None or not grading.grades:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or not session.grades or config.option.collectonly:
         return
+    from gradproof.grading import render
+
     markup = terminalreporter.isatty
     terminalreporter.section("gradproof grade")
-    for text, style in grading.table(markup):
+    for text, style in render.table(session, markup):
         terminalreporter.write_line(text, **{k: v for k, v in style.items() if v})
     path = config.getoption("--grade-json")
     if path:
@@ -296,13 +319,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     # Also on an interrupted run: the grade of what ran is written.
     config = session.config
-    grading = config.stash.get(GRADING_KEY, None)
+    grading = config.stash.get(SESSION_KEY, None)
     path = config.getoption("--grade-json", None)
-    if path and grading is not None:
-        grading.write_gradescope(path, time.monotonic() - config.stash.get(START_KEY, time.monotonic()))
+    if path and grading is not None and not config.option.collectonly:
+        from gradproof.grading import render
+
+        render.write_gradescope(
+            grading, path, time.monotonic() - config.stash.get(START_KEY, time.monotonic())
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    grading = config.stash.get(GRADING_KEY, None)
-    if grading is not None:
-        grading.close()
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()

@@ -72,7 +72,6 @@ def test_op_tests_are_parametrised_by_name_and_failures_say_how_to_reproduce(pyt
     result.assert_outcomes(passed=1, failed=1)
     output = result.stdout.str()
     expected_in_order = [
-        " ops: add, affine, ",
         "test_ops.py::test_property[affine] PASSED",
         "test_ops.py::test_property[sigmoid] FAILED",
         "gradproof: reproduce",
@@ -81,3 +80,53 @@ def test_op_tests_are_parametrised_by_name_and_failures_say_how_to_reproduce(pyt
     positions = [output.find(line) for line in expected_in_order]
     assert -1 not in positions, output
     assert positions == sorted(positions), output
+
+
+UNRELATED_CONFTEST = """
+from hypothesis import settings
+
+settings.register_profile("ci", max_examples=3)
+settings.register_profile("dev", max_examples=4)
+settings.load_profile("ci")
+"""
+
+
+def test_a_project_that_did_not_ask_for_gradproof_keeps_its_own_profiles(pytester, monkeypatch):
+    """Installing gradproof registers only profiles it owns (gradproof-*) in an unrelated project:
+    that project's own `ci` and `dev` keep their settings, loaded or chosen."""
+    monkeypatch.delenv("CI", raising=False)  # Hypothesis itself loads its own `ci` profile under CI
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    pytester.makeconftest(UNRELATED_CONFTEST)
+    pytester.makepyfile(REPORT_PROFILE)
+    result = pytester.runpytest_subprocess("-s", "-p", "gradproof")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*PROFILE ci 3 False *0:00:00.200000*"])
+    result = pytester.runpytest_subprocess("-s", "-p", "gradproof", "--hypothesis-profile", "dev")
+    result.stdout.fnmatch_lines(["*PROFILE dev 4 False *0:00:00.200000*"])
+    # gradproof's own are there, under its names, for who asks for them.
+    result = pytester.runpytest_subprocess("-s", "--hypothesis-profile", "gradproof-ci")
+    result.stdout.fnmatch_lines(["*PROFILE gradproof-ci 100 True None None*"])
+
+
+def test_collect_only_runs_no_candidate_code(pytester, tmp_path):
+    """Collecting the grading tests plans the units from the candidate's source: its code never runs
+    (a worker would import it; this one leaves a file behind if it does)."""
+    marker = tmp_path / "ran"
+    candidate = pytester.makepyfile(
+        candidate=f"""
+        import pathlib
+        pathlib.Path({str(marker)!r}).write_text("imported")
+
+        def relu_forward(x):
+            return x * (x > 0), x
+
+        def relu_backward(dout, cache):
+            return dout * (cache > 0)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "gradproof.grading.grade_tests", f"--candidate={candidate}", "--collect-only", "-q"
+    )
+    result.stdout.fnmatch_lines(["*test_forward?candidate-relu?*"])
+    assert not marker.exists()
+    assert "gradproof grade" not in result.stdout.str()

@@ -62,9 +62,10 @@ class OpSpec:
         Lower-case identifier; it appears in every test id, so ``pytest -k NAME`` selects the op.
     forward : callable
         ``forward(*example.inputs.values(), **example.hparams) -> (out, cache)``.
-    backward : callable
+    backward : callable or None
         ``backward(dout, cache) -> grads``: one array per name in ``differentiable``, in that order
-        (a bare array when there is one).
+        (a bare array when there is one). None only for an op graded on its forward alone (a
+        course's ``zero_pad``): the checks that need a backward do not apply to it.
     twin : callable
         The same op written with PyTorch, taking and returning tensors:
         ``twin(*tensors, **example.hparams) -> tensor``. Its module must not import torch at import
@@ -83,7 +84,7 @@ class OpSpec:
 
     name: str
     forward: Callable[..., tuple[Any, Any]]
-    backward: Callable[[Any, Any], Any]
+    backward: Callable[[Any, Any], Any] | None
     twin: Callable[..., Any]
     examples: Any
     differentiable: tuple[str, ...]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradproof.core.checks import CallFailed
+from gradproof.grading.calls import Call
 
 
 def course_of(convention: str) -> str:
@@ -26,16 +27,41 @@ def course_of(convention: str) -> str:
 
 
 @dataclass(frozen=True)
-class Call:
-    """A call of one function of the candidate (or oracle)."""
+class Sides:
+    """The two sides a grading check compares, for a binding's own checks: the candidate's op (its
+    functions run in its process) and the oracle's (the course's convention, in this process), and
+    the course year graded against (or None)."""
 
-    fn: str
-    args: tuple
-    kwargs: dict = field(default_factory=dict)
-    store: tuple[int, ...] = ()
-    """Positions of a returned tuple to keep where the function ran (caches)."""
-    return_args: bool = False
-    """Send back the arguments after the call (to see what it did to a parameter dict)."""
+    candidate: Any
+    oracle: Any
+    convention: Any = None
+
+
+@dataclass(frozen=True)
+class RandomDraw:
+    """Opt-in part of a :class:`Binding` for an op that draws random numbers (dropout): no oracle
+    reproduces another program's draw, so the oracle replays the candidate's.
+
+    ``replay(example, out) -> Example`` is the example the oracle is called with, given the
+    candidate's forward output ``out`` (the mask read from where it is 0).
+    """
+
+    replay: Callable[[Any, np.ndarray], Any]
+
+
+@dataclass(frozen=True)
+class PinnedTies:
+    """Opt-in part of a :class:`Binding` for max pooling, whose course pins where a tied maximum's
+    gradient goes: the forward and backward are also compared with the oracle on examples with
+    ties (finite differences cannot judge a gradient there, so the other checks keep to the
+    binding's ``examples``), and a backward that follows another rule is told which.
+
+    ``examples``: the examples of the comparisons, ties included. ``explain(example, dout, grads)
+    -> str or None``: the first line of a failure that another tie rule accounts for entirely.
+    """
+
+    examples: Any
+    explain: Callable[[Any, np.ndarray, dict], str | None]
 
 
 @dataclass(frozen=True)
@@ -52,7 +78,7 @@ class Binding:
         Inputs in the API's own terms (names, layout, parameter keys).
     differentiable : tuple of str
     reference : str or None
-        The registered op it is graded like: its tolerances and kink distance apply.
+        The registered op it is graded like: its tolerances and kinks apply.
     forward_call : callable
         ``forward_call(arrays, hparams) -> Call``.
     forward_result : callable
@@ -63,23 +89,15 @@ class Binding:
         ``backward(invoke, dout, cache) -> grads``, calling the candidate through ``invoke(Call)``;
         None for an op with a forward only (``zero_pad``), graded on its forward and contracts.
     to_reference : callable, optional
-        ``to_reference(example) -> Example`` of the reference op, for its kink distance.
-    oracle_example : callable, optional
-        ``oracle_example(example, out) -> Example`` the oracle is called with, given the candidate's
-        forward output ``out``: for a random op (dropout), the candidate's own draw read from its
-        output, since no oracle reproduces another program's random numbers.
-    extra_checks : tuple of callables
-        ``check(graded, example, context)``, run by the forward and backward checks before the
-        comparison with the oracle: what the comparison cannot see (the fraction of units a
-        dropout keeps).
-    comparison_examples : hypothesis strategy of Example, optional
-        Examples for the comparisons with the oracle (forward and backward), where they differ from
-        ``examples``: points where the forward is not differentiable, at which the course pins a
-        convention (tied maxima in max pooling). Finite differences cannot judge a gradient there,
-        so the other checks keep to ``examples``.
-    explain : callable, optional
-        ``explain(example, dout, grads) -> str or None``: for a backward that differs from the
-        oracle's, a first line saying why when a convention accounts for all of it.
+        ``to_reference(example) -> Example`` of the reference op, for its kinks.
+    checks : tuple of callables
+        ``check(sides, example, context)`` (:class:`Sides`), run by the forward and backward checks
+        before the comparison with the oracle: what the comparison cannot see (the fraction of
+        units a dropout keeps, an activation applied).
+    random : RandomDraw, optional
+        For an op that draws random numbers.
+    ties : PinnedTies, optional
+        For max pooling, whose course pins a convention at ties.
     """
 
     op: str
@@ -91,15 +109,18 @@ class Binding:
     forward_result: Callable[[Any, Any, dict], tuple]
     backward: Callable[[Callable, np.ndarray, Any], Any] | None
     to_reference: Callable | None = None
-    oracle_example: Callable[[Any, np.ndarray], Any] | None = None
-    extra_checks: tuple[Callable, ...] = ()
-    comparison_examples: Any = None
-    explain: Callable | None = None
+    checks: tuple[Callable, ...] = ()
+    random: RandomDraw | None = None
+    ties: PinnedTies | None = None
 
     @property
     def oracle_examples(self):
         """The examples the forward and backward are compared with the oracle's on."""
-        return self.examples if self.comparison_examples is None else self.comparison_examples
+        return self.examples if self.ties is None else self.ties.examples
+
+    def oracle_example(self, example, out: np.ndarray):
+        """The example the oracle is called with, given the candidate's forward output."""
+        return example.copy() if self.random is None else self.random.replay(example.copy(), out)
 
 
 @dataclass(frozen=True)

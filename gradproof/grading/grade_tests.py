@@ -1,5 +1,7 @@
 """The tests that grade candidates, parametrised by gradproof's pytest plugin.
 
+Each test carries a ``grade_check`` marker: the name of its check in the grade table, and
+``needs_backward=True`` where ops with a forward only (``zero_pad``) are not parametrised into it.
 Each test runs over (candidate, op) pairs (ids such as ``alice-conv2d``); ``pytest --candidate
 PATH`` runs only these. The examples are derandomised, so every candidate of every run meets the
 same examples. ``properties/test_candidates.py`` collects them in this repository; ``gradproof
@@ -9,12 +11,13 @@ grade`` collects this module directly.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradproof.core import checks
 from gradproof.core import strategies as gs
-from gradproof.grading import units as grading
+from gradproof.grading import verdicts
 
 GRADING = settings(
     derandomize=True,
@@ -27,31 +30,36 @@ GRADING = settings(
 )
 
 
+@pytest.mark.grade_check("import")
 def test_candidate_imports(candidate_worker):
     """The candidate imports (in its own process) and defines at least one function of its API."""
     worker = candidate_worker
+    worker.ensure_started()
     if worker.load_error is not None:
         raise AssertionError(
             f"{worker.candidate.name}: cannot import {worker.candidate.target}:\n{worker.load_error}"
         )
 
 
+@pytest.mark.grade_check("forward")
 @GRADING
 @given(data=st.data())
 def test_forward(graded_op, data):
     """Forward (and running statistics) equal the reference's."""
     example = data.draw(graded_op.binding.oracle_examples, label=f"{graded_op.binding.op} example")
-    grading.check_forward(graded_op, example, seed=data.draw(gs.seeds(), label="seed"))
+    verdicts.check_forward(graded_op, example, seed=data.draw(gs.seeds(), label="seed"))
 
 
+@pytest.mark.grade_check("backward", needs_backward=True)
 @GRADING
 @given(data=st.data())
 def test_backward(graded_op, data):
     """Backward equals the reference's for the same upstream gradient."""
     example = data.draw(graded_op.binding.oracle_examples, label=f"{graded_op.binding.op} example")
-    grading.check_backward(graded_op, example, seed=data.draw(gs.seeds(), label="seed"))
+    verdicts.check_backward(graded_op, example, seed=data.draw(gs.seeds(), label="seed"))
 
 
+@pytest.mark.grade_check("backward vs own forward", needs_backward=True)
 @GRADING
 @given(data=st.data())
 def test_backward_matches_own_forward(graded_op, data):
@@ -63,6 +71,7 @@ def test_backward_matches_own_forward(graded_op, data):
     )
 
 
+@pytest.mark.grade_check("contracts")
 @GRADING
 @given(data=st.data())
 def test_contracts(graded_op, data):
@@ -70,18 +79,13 @@ def test_contracts(graded_op, data):
     graded_op.executor.reset()
     example = data.draw(graded_op.binding.examples, label=f"{graded_op.binding.op} example")
     seed = data.draw(gs.seeds(), label="seed")
-    if graded_op.binding.backward is None:
-        grading.check_forward_contracts(graded_op, example, seed=seed)
-    else:
-        checks.check_contracts(graded_op.spec, example, seed=seed, context=graded_op.context())
+    checks.check_contracts(graded_op.spec, example, seed=seed, context=graded_op.context())
 
-
-BACKWARD_TESTS = ("test_backward", "test_backward_matches_own_forward")
-"""Tests that need a backward: ops with a forward only (``zero_pad``) are not parametrised into them."""
 
 STEPS = 6
 
 
+@pytest.mark.grade_check("trajectory")
 @GRADING
 @given(data=st.data())
 def test_optimizer_trajectory(graded_optimizer, data):
@@ -93,4 +97,4 @@ def test_optimizer_trajectory(graded_optimizer, data):
     steps = data.draw(st.integers(1, STEPS), label="steps")
     grads = [data.draw(gs.arrays(shape), label=f"dw {step}") for step in range(1, steps + 1)]
     config = data.draw(graded_optimizer.binding.configs, label="config")
-    grading.check_optimizer(graded_optimizer, np.asarray(w), grads, config)
+    verdicts.check_optimizer(graded_optimizer, np.asarray(w), grads, config)

@@ -1,15 +1,14 @@
-"""Candidates (implementations to grade), and the worker process each one runs in.
+"""The process a candidate runs in, seen from the grading side.
 
-A candidate is a Python file or an importable module. Its code never runs in the grading process:
-:class:`Worker` spawns ``python -m gradproof.grading.worker`` (a fresh interpreter, not a fork), which
-imports the candidate and evaluates the calls sent to it. A call that raises, hangs past its
-timeout, or kills the worker comes back as a :class:`CallFailed` that says which; a dead worker
-is restarted on the next call.
+A candidate's code never runs in the grading process: :class:`Worker` spawns ``python -m
+gradproof.grading.worker`` (a fresh interpreter, not a fork), which imports the candidate and
+evaluates the :class:`~gradproof.grading.calls.Call` objects sent to it. A call that raises, hangs
+past its timeout, or kills the worker comes back as a :class:`~gradproof.core.checks.CallFailed`
+that says which; a dead worker is restarted on the next call.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import select
 import signal
@@ -18,91 +17,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from gradproof.core.checks import CallFailed
 from gradproof.grading import wire
-from gradproof.grading.loader import safe_name
+from gradproof.grading.calls import Call, Reply
+from gradproof.grading.candidates import Candidate
 
-ENTRY_POINT_GROUP = "gradproof.candidates"
 DEFAULT_TIMEOUT = 5.0
 """Seconds a single call may take; a batch of n calls gets n times as long."""
 IMPORT_TIMEOUT = 60.0
 """Seconds the candidate's import may take (importing torch alone takes several)."""
 STDERR_LINES = 15
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A file or notebook (``kind="path"``), a folder of files (``kind="folder"``), or an importable
-    module (``kind="module"``) to grade."""
-
-    name: str
-    kind: str
-    target: str
-
-    def __str__(self) -> str:
-        return self.target
-
-
-def from_spec(text: str) -> Candidate:
-    """A candidate from what a user typed: a path to a ``.py`` or ``.ipynb`` file or to a folder of
-    them, or a dotted module name."""
-    path = Path(text)
-    if path.is_dir():
-        return Candidate(name=safe_name(path.resolve().name), kind="folder", target=str(path.resolve()))
-    if text.endswith((".py", ".ipynb")) or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"candidate {text}: no such file or folder")
-        return Candidate(name=safe_name(path.stem), kind="path", target=str(path.resolve()))
-    return Candidate(name=safe_name(text.rpartition(".")[2]), kind="module", target=text)
-
-
-def load_in_process(candidate: Candidate):
-    """Import ``candidate`` into this process, as its worker would (a file's directory goes on the
-    import path). For benchmarks only, where a worker's round trips would be timed too: a candidate
-    loaded this way can do anything to the process, so grading never does this."""
-    from gradproof.grading import worker
-
-    module, _ = worker.load(
-        {
-            "kind": candidate.kind,
-            "target": candidate.target,
-            "module_name": f"gradproof_candidate_{candidate.name}",
-        }
-    )
-    return module
-
-
-def discover(directory: Path) -> list[Candidate]:
-    """Every ``.py`` file of ``directory`` not starting with ``_``, and every installed candidate."""
-    found = []
-    if directory.is_dir():
-        found += [
-            from_spec(str(path)) for path in sorted(directory.glob("*.py")) if not path.name.startswith("_")
-        ]
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.append(Candidate(name=safe_name(entry_point.name), kind="module", target=entry_point.value))
-    return unique_names(found)
-
-
-def unique_names(candidates: list[Candidate]) -> list[Candidate]:
-    """The same candidates, a suffix added to repeated names so that test ids stay distinct."""
-    seen: dict[str, int] = {}
-    result = []
-    for candidate in candidates:
-        count = seen.get(candidate.name, 0)
-        seen[candidate.name] = count + 1
-        if count:
-            candidate = Candidate(f"{candidate.name}_{count + 1}", candidate.kind, candidate.target)
-        result.append(candidate)
-    return result
-
-
-@dataclass
-class Reply:
-    value: object
-    args: list | None = None
 
 
 @dataclass
@@ -182,6 +107,11 @@ class Worker:
             self._home.cleanup()
             self._home = None
 
+    def ensure_started(self) -> None:
+        """Start the worker unless it runs, or failed to import the candidate."""
+        if self.load_error is None and not self.alive:
+            self.start()
+
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -197,18 +127,18 @@ class Worker:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def call_many(self, calls: list[dict], *, reset: bool = False) -> list[dict]:
-        """Evaluate ``calls`` (each ``{"fn", "args", "kwargs", "store", "return_args"}``) in one request.
+    def call_many(self, calls: list[Call], *, reset: bool = False) -> list[Reply]:
+        """Evaluate ``calls`` in one request; one :class:`Reply` per call, in order.
 
-        Returns one reply per call: ``{"ok": True, "value": ..., "args": ...}`` with values decoded,
-        or ``{"ok": False, "error": text}``. Raises :class:`CallFailed` when the worker times
-        out or dies (it is restarted on the next call).
+        Raises :class:`CallFailed` when a call raised (its message says how), when the worker
+        times out or dies (it is restarted on the next call), or when what came back is not a reply
+        to these calls: whatever the candidate's process sends is a failed call, never an error of
+        the grading run.
         """
-        if self.load_error is None and not self.alive:
-            self.start()  # the first call, or the one after a crash or a timeout
+        self.ensure_started()  # the first call, or the one after a crash or a timeout
         if self.load_error is not None:
             raise CallFailed(f"the candidate failed to import: {self.load_error}")
-        poisoned = next((self.timed_out[c["fn"]] for c in calls if c["fn"] in self.timed_out), None)
+        poisoned = next((self.timed_out[c.fn] for c in calls if c.fn in self.timed_out), None)
         failure = f"{poisoned} (not called again)" if poisoned is not None else None
         if failure is None:
             try:
@@ -218,30 +148,41 @@ class Worker:
         if failure is not None:
             # One raise for both: Hypothesis replays a failure and must meet the same one.
             raise CallFailed(failure)
-        replies = header.get("replies")
+        replies = header.get("replies") if isinstance(header, dict) else None
         if not isinstance(replies, list) or len(replies) != len(calls):
             self.stop()
             raise CallFailed("the candidate's process sent a malformed reply")
-        for reply in replies:
-            if reply.get("ok"):
-                reply["value"] = wire.decode(reply.get("value"), out_arrays)
-                if "args" in reply:
-                    reply["args"] = wire.decode(reply["args"], out_arrays)
-        return replies
+        decoded = []
+        for call, reply in zip(calls, replies, strict=True):
+            if not isinstance(reply, dict):
+                self.stop()
+                raise CallFailed(f"{call.fn}: the candidate's process sent a malformed reply")
+            if not reply.get("ok"):
+                raise CallFailed(f"{call.fn} {reply.get('error', 'failed')}")
+            try:
+                value = wire.decode(reply.get("value"), out_arrays)
+                args = wire.decode(reply["args"], out_arrays) if "args" in reply else None
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                self.stop()
+                raise CallFailed(
+                    f"{call.fn}: the candidate's process sent a malformed reply ({exc})"
+                ) from None
+            decoded.append(Reply(value, args if isinstance(args, list) else None))
+        return decoded
 
-    def _send(self, calls: list[dict], reset: bool):
+    def _send(self, calls: list[Call], reset: bool):
         arrays: list = []
         encoded = [
             {
-                "fn": call["fn"],
-                "args": wire.encode(list(call.get("args", [])), arrays),
-                "kwargs": wire.encode(dict(call.get("kwargs", {})), arrays),
-                "store": list(call.get("store", [])),
-                "return_args": bool(call.get("return_args")),
+                "fn": call.fn,
+                "args": wire.encode(list(call.args), arrays),
+                "kwargs": wire.encode(dict(call.kwargs), arrays),
+                "store": list(call.store),
+                "return_args": call.return_args,
             }
             for call in calls
         ]
-        names = ", ".join(sorted({call["fn"] for call in calls}))
+        names = ", ".join(sorted({call.fn for call in calls}))
         return self._exchange(
             {"calls": encoded, "reset": reset}, arrays, self.timeout * max(1, len(calls)), names
         )
@@ -277,8 +218,8 @@ class Worker:
                 f"{what}: timed out after {timeout:g} s (the limit is set by --candidate-timeout); "
                 "its process was killed and will be restarted"
             )
-            for name in header.get("calls", []):
-                self.timed_out.setdefault(name["fn"], message)
+            for call in header.get("calls", []):
+                self.timed_out.setdefault(call["fn"], message)
             raise CallFailed(message) from None
         except EOFError:
             error = self._died(what)

@@ -92,7 +92,10 @@ def parameter_counts(module, names) -> dict[str, int]:
     return counts
 
 
-class Worker:
+class Evaluator:
+    """Evaluates the calls the grading process sends, on the loaded candidate; keeps the objects
+    (caches) it must not send back, and sends their handles instead."""
+
     def __init__(self, module) -> None:
         self.module = module
         self.kept: dict[int, object] = {}
@@ -154,16 +157,16 @@ def main() -> None:
         "notes": notes,
     }
     wire.write_message(out, reply, [])
-    worker = Worker(module)
+    evaluator = Evaluator(module)
     while True:
         try:
             header, arrays = wire.read_message(read)
         except EOFError:
             return
         if header.get("reset"):
-            worker.kept.clear()
+            evaluator.kept.clear()
         out_arrays: list = []
-        replies = [worker.call(request, arrays, out_arrays) for request in header.get("calls", [])]
+        replies = [evaluator.call(request, arrays, out_arrays) for request in header.get("calls", [])]
         wire.write_message(out, {"replies": replies}, out_arrays)
 
 

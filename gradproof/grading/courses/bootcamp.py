@@ -19,9 +19,7 @@ from gradproof.core.checks import call_forward
 from gradproof.core.compare import assert_close
 from gradproof.core.registry import Example
 from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, expect_tuple
-from gradproof.grading.courses import ties
-
-TO_NCHW = (0, 3, 1, 2)
+from gradproof.grading.courses import channels_last, ties
 
 
 def _int(draw, low, high):
@@ -76,16 +74,16 @@ def _inputs_as_cache(value, args_after, hparams):
     return value, (args_after, hparams), {}
 
 
-def _activation_applied(graded, example: Example, context: str) -> None:
+def _activation_applied(sides, example: Example, context: str) -> None:
     """conv_forward applies its activation: with ``np.tanh`` its output is tanh of the oracle's Z."""
     with_tanh = Example(dict(example.inputs), {**example.hparams, "activation": np.tanh})
-    got, _ = call_forward(graded.spec, with_tanh.copy(), context)
-    expected, _ = call_forward(graded.oracle, with_tanh.copy(), context)
+    got, _ = call_forward(sides.candidate, with_tanh.copy(), context)
+    expected, _ = call_forward(sides.oracle, with_tanh.copy(), context)
     if got.shape == expected.shape:  # a wrong shape is the forward comparison's to say
         assert_close(
             got,
             expected,
-            tol=graded.spec.tolerance("oracle"),
+            tol=sides.candidate.tolerance("oracle"),
             quantity="conv2d forward with activation=np.tanh",
             context=context,
             got_label="yours",
@@ -112,20 +110,11 @@ def _conv() -> Binding:
         forward_call,
         _inputs_as_cache,
         backward,
-        extra_checks=(_activation_applied,),
+        checks=(_activation_applied,),
     )
 
 
-def _pool_nchw(example, dout, dx):
-    h = example.hparams
-    x = example.inputs["A_prev"]
-    return (
-        x.transpose(TO_NCHW),
-        dout.transpose(TO_NCHW),
-        dx.transpose(TO_NCHW),
-        h["kernel_shape"],
-        h["stride"],
-    )
+POOLING = channels_last.Pooling(kernel=lambda h: tuple(h["kernel_shape"]), stride=lambda h: h["stride"])
 
 
 def _pool(op: str, mode: str) -> Binding:
@@ -145,16 +134,13 @@ def _pool(op: str, mode: str) -> Binding:
         forward_call,
         _inputs_as_cache,
         backward,
-        to_reference=lambda ex: Example(
-            {"x": ex.inputs["A_prev"].transpose(TO_NCHW)},
-            {"kernel_size": ex.hparams["kernel_shape"], "stride": ex.hparams["stride"]},
-        ),
+        to_reference=POOLING.to_reference,
     )
     if mode != "max":
         return binding
     # The mask x == np.max(x) these repositories write gives every tied maximum the gradient.
     mask = "the mask x == np.max(x) of this convention"
-    return ties.pinned(binding, pool_examples, mask, "every", _pool_nchw, ties.nhwc_window)
+    return POOLING.pinned(binding, pool_examples, mask, "every")
 
 
 def _rate():

@@ -10,9 +10,7 @@ from hypothesis import strategies as st
 from gradproof.core import strategies as gs
 from gradproof.core.registry import Example
 from gradproof.grading.binding import Api, Binding, Call, layer
-from gradproof.grading.courses import ties
-
-TO_NCHW = (0, 3, 1, 2)
+from gradproof.grading.courses import channels_last, ties
 
 
 def _int(draw, low, high):
@@ -53,10 +51,7 @@ def pool_examples(values: str):
     return examples()
 
 
-def _pool_nchw(example, dout, dx):
-    f, stride = example.hparams["f"], example.hparams["stride"]
-    x = example.inputs["A_prev"]
-    return x.transpose(TO_NCHW), dout.transpose(TO_NCHW), dx.transpose(TO_NCHW), (f, f), stride
+POOLING = channels_last.Pooling(kernel=lambda h: (h["f"], h["f"]), stride=lambda h: h["stride"])
 
 
 def _pool(op: str, mode: str) -> Binding:
@@ -70,17 +65,14 @@ def _pool(op: str, mode: str) -> Binding:
         args=lambda a, h: (*a, dict(h)),
         kwargs=lambda a, h: {"mode": mode},
         backward_kwargs={"mode": mode},
-        to_reference=lambda ex: Example(
-            {"x": ex.inputs["A_prev"].transpose(TO_NCHW)},
-            {"kernel_size": ex.hparams["f"], "stride": ex.hparams["stride"]},
-        ),
+        to_reference=POOLING.to_reference,
     )
     if mode != "max":
         return binding
     # The notebook's mask x == np.max(x) sends the gradient to every tied maximum: graded as its
     # convention, on examples with ties too.
     mask = "the notebook's create_mask_from_window"
-    return ties.pinned(binding, pool_examples, mask, "every", _pool_nchw, ties.nhwc_window)
+    return POOLING.pinned(binding, pool_examples, mask, "every")
 
 
 def _zero_pad() -> Binding:

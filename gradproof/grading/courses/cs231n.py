@@ -18,7 +18,7 @@ from gradproof.core import registry
 from gradproof.core import strategies as gs
 from gradproof.core.checks import call_forward
 from gradproof.core.registry import Example
-from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, expect_tuple, layer
+from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, RandomDraw, expect_tuple, layer
 from gradproof.grading.courses import cs231n_oracle as oracle
 from gradproof.grading.courses import ties
 
@@ -163,7 +163,7 @@ KEPT_FRACTION_FAILURE = 1e-9
 """A correct dropout fails the kept-fraction check with at most this probability (Hoeffding)."""
 
 
-def _kept_fraction(graded, example: Example, context: str) -> None:
+def _kept_fraction(sides, example: Example, context: str) -> None:
     """The fraction of units a train-mode forward keeps is the convention's keep probability.
 
     The output comparison cannot see it (the mask is the candidate's own draw), so 20,000 ones go
@@ -176,10 +176,10 @@ def _kept_fraction(graded, example: Example, context: str) -> None:
     if hparams["mode"] != "train":
         return
     ones = np.ones(KEPT_FRACTION_SHAPE)
-    out, _ = call_forward(graded.spec, Example({"x": ones}, dict(hparams)), context)
+    out, _ = call_forward(sides.candidate, Example({"x": ones}, dict(hparams)), context)
     if out.shape != ones.shape:
         return  # the shape check of the forward comparison says it
-    year = graded.convention
+    year = sides.convention
     keep = year.keep_probability(hparams["p"])
     kept = float(np.mean(out != 0))
     bound = float(np.sqrt(np.log(2 / KEPT_FRACTION_FAILURE) / (2 * ones.size)))
@@ -347,8 +347,8 @@ def _bindings() -> tuple[Binding, ...]:
                 "dropout",
                 args=lambda a, h: (*a, dict(h)),
             ),
-            oracle_example=_dropout_oracle_example,
-            extra_checks=(_kept_fraction,),
+            random=RandomDraw(_dropout_oracle_example),
+            checks=(_kept_fraction,),
         ),
         _loss("svm_loss", "svm_loss", svm_loss_examples(), "multi_margin_loss", _with({"reduction": "mean"})),
         _loss(

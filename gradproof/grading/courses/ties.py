@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gradproof.core import strategies as gs
 from gradproof.core.compare import tolerance_for
+from gradproof.grading.binding import PinnedTies
 from gradproof.grading.courses.tie_rules import DESCRIPTIONS, RULES, max_pool_backward, tied_windows
 
 TIE_VALUES = (0.0, 1.0, 2.0)
@@ -74,14 +75,7 @@ def pinned(binding, examples: Callable, course: str, rule: str, nchw: Callable, 
     """``binding`` (max pooling) graded on examples with ties too, ``rule`` being its course's
     convention: ``examples(values)`` draws "distinct" or "tied" values; the rest as
     :func:`explainer`."""
-    return dataclasses.replace(
-        binding,
-        comparison_examples=st.one_of(examples("distinct"), examples("tied")),
-        explain=explainer(binding.op, course, rule, nchw, window),
+    ties = PinnedTies(
+        st.one_of(examples("distinct"), examples("tied")), explainer(binding.op, course, rule, nchw, window)
     )
-
-
-def nhwc_window(start, shape) -> str:
-    """A window of a channels-last ``A_prev``, by its NCHW start."""
-    (n, c, row, col), (kh, kw) = start, shape
-    return f"A_prev[{n}, {row}:{row + kh}, {col}:{col + kw}, {c}]"
+    return dataclasses.replace(binding, ties=ties)

@@ -1,0 +1,114 @@
+"""What a grade looks like: the table printed at the end of a run, and the Gradescope
+``results.json``, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from gradproof.grading.session import Session
+
+
+def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
+    """Lines (text, markup keywords) of the grade table of every candidate."""
+    lines: list[tuple[str, dict]] = []
+    for grade in session.grades:
+        rows = session.scoreboard.rows(grade)
+        score, total = sum(r[3] for r in rows), sum(r[4] for r in rows)
+        api = f"{grade.api.name} API ({grade.api_reason})" if grade.api else "not imported"
+        lines.append((f"{grade.candidate.name}: {grade.candidate.target}", {"bold": True}))
+        lines.append((f"  {api}", {}))
+        if grade.convention is not None:
+            assumed = markup and grade.convention.assumed
+            lines.append((f"  {grade.convention.describe()}", {"yellow": assumed}))
+        for note in grade.worker.load_notes:
+            lines.append((f"  note: {note}", {"yellow": markup}))
+        width = max([len(r[0]) for r in rows] + [10])
+        for unit, passed, count, points, weight, first in rows:
+            ok = passed == count and count > 0
+            text = f"  {unit:<{width}}  {passed:>2}/{count:<2} {points:6.2f}/{weight:<6.2f}"
+            if first:
+                text += f"  {first}"
+            lines.append((text, {"green": True} if ok and markup else {"red": True} if markup else {}))
+            for warning in session.scoreboard.warnings(grade, unit):
+                lines.append((f"    warning: {warning}", {"yellow": markup}))
+        if grade.not_implemented:
+            lines.append((f"  not implemented: {', '.join(grade.not_implemented)}", {"yellow": markup}))
+        lines.append((f"  score: {score:.2f} / {total:.2f}", {"bold": True}))
+    return lines
+
+
+def gradescope(session: Session, seconds: float) -> dict:
+    tests, score, max_score = [], 0.0, 0.0
+    for grade in session.grades:
+        if grade.convention is not None:
+            tests.append(
+                {
+                    "name": f"{grade.candidate.name}: convention",
+                    "score": 0,
+                    "max_score": 0,
+                    "status": "passed",
+                    "output": grade.convention.describe(),
+                    "visibility": "visible",
+                }
+            )
+        if grade.worker.load_notes:
+            tests.append(
+                {
+                    "name": f"{grade.candidate.name}: how it was loaded",
+                    "score": 0,
+                    "max_score": 0,
+                    "status": "passed",
+                    "output": "\n".join(grade.worker.load_notes),
+                    "visibility": "visible",
+                }
+            )
+        for unit, passed, count, points, weight, _ in session.scoreboard.rows(grade):
+            outcomes = grade.outcomes.get(unit, [])
+            output = (
+                "\n\n".join(
+                    f"{o.check}: {'passed' if o.passed else 'FAILED'}" + (f"\n{o.output}" if o.output else "")
+                    for o in outcomes
+                )
+                or "not implemented"
+            )
+            warnings = "".join(f"warning: {w}\n" for w in session.scoreboard.warnings(grade, unit))
+            tests.append(
+                {
+                    "name": f"{grade.candidate.name}: {unit}",
+                    "score": round(points, 4),
+                    "max_score": weight,
+                    "status": "passed" if count and passed == count else "failed",
+                    "output": warnings + output,
+                    "visibility": "visible",
+                }
+            )
+            score += points
+            max_score += weight
+        if grade.not_implemented:
+            names = ", ".join(grade.not_implemented)
+            tests.append(
+                {
+                    "name": f"{grade.candidate.name}: not implemented",
+                    "score": 0,
+                    "max_score": 0,
+                    "status": "failed",
+                    "output": f"not implemented (not graded): {names}",
+                    "visibility": "visible",
+                }
+            )
+    return {
+        "score": round(score, 4),
+        "max_score": max_score,
+        "execution_time": round(seconds, 3),
+        "tests": tests,
+    }
+
+
+def write_gradescope(session: Session, path: str, seconds: float) -> None:
+    data = session.gradescope(seconds)
+    target = Path(path)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(temporary, target)

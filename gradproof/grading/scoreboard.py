@@ -1,0 +1,63 @@
+"""The scoreboard: each check's outcome, recorded as the grading tests run, and the scores they make."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+
+
+@dataclass
+class Outcome:
+    check: str
+    passed: bool
+    reason: str = ""
+    output: str = ""
+    seconds: float = 0.0
+
+
+def load_points(path: str | None) -> dict[str, float]:
+    """``[points]`` of a TOML file: op name -> points, and ``default`` for the rest (1 without a file)."""
+    if path is None:
+        return {}
+    with open(path, "rb") as f:
+        table = tomllib.load(f).get("points", {})
+    for key, value in table.items():
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{path}: points for {key!r} must be a non-negative number, got {value!r}")
+    return dict(table)
+
+
+class Scoreboard:
+    """Outcomes per candidate and unit, and the points they are worth (``[points]`` of a TOML file:
+    op name -> points, ``default`` for the rest; 1 each without a file)."""
+
+    def __init__(self, grades: list, points: dict) -> None:
+        self.grades, self.points = grades, points
+
+    def record(self, candidate_name: str, unit: str, outcome: Outcome) -> None:
+        for grade in self.grades:
+            if grade.candidate.name == candidate_name:
+                grade.outcomes.setdefault(unit, []).append(outcome)
+
+    @staticmethod
+    def warnings(grade, unit: str) -> list[str]:
+        """What a unit's checks accepted with a warning (a harmless shape variant)."""
+        return [w for op in grade.ops if op.unit == unit for w in op.shapes.warnings.values()]
+
+    def weight(self, unit: str) -> float:
+        return float(self.points.get(unit, self.points.get("default", 1.0 if not self.points else 0.0)))
+
+    def rows(self, grade) -> list[tuple[str, int, int, float, float, str]]:
+        """(unit, passed, total, score, max score, first failure) per graded or missing unit."""
+        rows = []
+        for unit, outcomes in grade.outcomes.items():
+            if unit == "import" and all(o.passed for o in outcomes):
+                continue  # said once, in the API line
+            passed = sum(o.passed for o in outcomes)
+            weight = 0.0 if unit == "import" else self.weight(unit)
+            first = next((o.reason for o in outcomes if not o.passed), "")
+            rows.append((unit, passed, len(outcomes), weight * passed / len(outcomes), weight, first))
+        for unit in grade.not_implemented:
+            if unit in self.points:  # a points file counts what the assignment asks for
+                rows.append((unit, 0, 0, 0.0, self.weight(unit), "not implemented"))
+        return rows

@@ -1,0 +1,109 @@
+"""A grading session: the candidates of one run and the units each is graded on.
+
+The session is planned when pytest first asks which units to parametrise its grading tests over,
+from the candidates' sources alone (:func:`~gradproof.grading.candidates.declared`): no code of a
+candidate runs at collection. Each candidate's worker process starts at the first call a grading
+test makes into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gradproof.grading.binding import Api
+from gradproof.grading.candidates import Candidate, declared
+from gradproof.grading.courses import detect, get_api
+from gradproof.grading.executors import WorkerExecutor
+from gradproof.grading.process import DEFAULT_TIMEOUT, Worker
+from gradproof.grading.scoreboard import Outcome, Scoreboard
+from gradproof.grading.shapes import ShapePolicy
+from gradproof.grading.units import GradedOp, GradedOptimizer
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a run grades: the options of ``pytest --candidate`` and ``gradproof grade``."""
+
+    api: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    points: dict = field(default_factory=dict)
+    conventions: tuple[str, ...] = ()
+    strict_shapes: bool = False
+
+
+@dataclass
+class CandidateGrade:
+    """One candidate: its worker, its API and the units it is graded on, and their outcomes."""
+
+    candidate: Candidate
+    worker: Worker
+    api: Api | None = None
+    api_reason: str = ""
+    convention: object = None
+    """The course year graded against, for an API whose conventions changed (cs231n)."""
+    ops: list[GradedOp] = field(default_factory=list)
+    optimizers: list[GradedOptimizer] = field(default_factory=list)
+    not_implemented: list[str] = field(default_factory=list)
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
+    """Unit (op or optimizer name, or "import") -> its checks' outcomes."""
+
+
+def plan(candidate: Candidate, options: Options) -> CandidateGrade:
+    """What ``candidate`` is graded on, read from its source; its worker is made, not started."""
+    worker = Worker(candidate, timeout=options.timeout)
+    grade = CandidateGrade(candidate, worker)
+    found = declared(candidate)
+    if options.api is not None:
+        grade.api, grade.api_reason = get_api(options.api), "chosen with --candidate-api"
+    else:
+        grade.api = detect(found.names, found.params)
+        grade.api_reason = "detected from its function names; --candidate-api overrides"
+    # What the candidate wrote itself is graded; what it imports (a reference it leans on) is not.
+    bindings, missing = grade.api.implemented(found.names)
+    optimizers, missing_optimizers = grade.api.implemented_optimizers(found.names)
+    # A course year matters to the units it changes (cs231n: dropout and Adam), and is said in the
+    # report only for a candidate that has one of them.
+    year = grade.api.choose_convention(list(options.conventions))
+    affected = set(year.affects) if year is not None else set()
+    executor = WorkerExecutor(worker)
+    grade.ops = [
+        GradedOp(
+            candidate,
+            grade.api,
+            b,
+            executor,
+            found.names,
+            year if b.op in affected else None,
+            ShapePolicy(options.strict_shapes),
+        )
+        for b in bindings
+    ]
+    grade.optimizers = [
+        GradedOptimizer(candidate, grade.api, o, executor, found.names, year if o.name in affected else None)
+        for o in optimizers
+    ]
+    units = {b.op for b in bindings} | {o.name for o in optimizers}
+    grade.convention = year if units & affected else None
+    grade.not_implemented = [b.op for b in missing] + [o.name for o in missing_optimizers]
+    return grade
+
+
+class Session:
+    """Everything a run grades, and the scoreboard its outcomes go to."""
+
+    def __init__(self, candidates: list[Candidate], options: Options) -> None:
+        self.options = options
+        self.grades = [plan(candidate, options) for candidate in candidates]
+        self.scoreboard = Scoreboard(self.grades, options.points)
+
+    @property
+    def graded_ops(self) -> list[GradedOp]:
+        return [op for grade in self.grades for op in grade.ops]
+
+    @property
+    def graded_optimizers(self) -> list[GradedOptimizer]:
+        return [o for grade in self.grades for o in grade.optimizers]
+
+    def close(self) -> None:
+        for grade in self.grades:
+            grade.worker.stop()
