@@ -55,8 +55,18 @@ def _project_table(config: pytest.Config) -> dict | None:
 
 
 def _settings_from_toml(values: dict) -> dict:
-    # TOML has no null: `database = false` means no example database.
-    return {key: (None if key == "database" and value is False else value) for key, value in values.items()}
+    """Hypothesis settings from TOML: ``database = false`` for no example database (TOML has no
+    null), and ``phases`` by name (``["explicit", "reuse", "generate"]``)."""
+    from hypothesis import Phase
+
+    converted = {}
+    for key, value in values.items():
+        if key == "database" and value is False:
+            value = None
+        elif key == "phases":
+            value = [Phase[name] for name in value]
+        converted[key] = value
+    return converted
 
 
 def register_profiles(table: dict | None = None, *, short_names: bool = False) -> None:

@@ -107,7 +107,7 @@ def gradescope(session: Session, seconds: float) -> dict:
 
 
 def write_gradescope(session: Session, path: str, seconds: float) -> None:
-    data = session.gradescope(seconds)
+    data = gradescope(session, seconds)
     target = Path(path)
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(json.dumps(data, indent=2) + "\n")
