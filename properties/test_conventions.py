@@ -99,7 +99,13 @@ def test_cs231n_2017_adam_counts_from_one_before_its_first_step(trajectory, lr):
         close(w_old, w_new, "cs231n-2017 adam w")
 
 
-@given(example=cs231n_api.batchnorm_examples(spatial=False) | cs231n_api.batchnorm_examples(spatial=True))
+@given(
+    example=st.one_of(
+        cs231n_api.batchnorm_examples(spatial=spatial, mode=mode)
+        for spatial in (False, True)
+        for mode in ("train", "test")
+    )
+)
 def test_cs231n_batchnorm_is_torch_batch_norm_with_momentum_kept_and_biased_running_var(example):
     x, gamma, beta, running_mean, running_var = example.inputs.values()
     h = example.hparams

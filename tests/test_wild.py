@@ -168,3 +168,15 @@ def test_a_bootcamp_folder_is_graded_in_its_own_api(pytester):
     assert momentum["score"] == 0
     assert "momentum next_w: yours differs from reference" in momentum["output"]
     assert "not implemented (not graded): RMSProp" in tests["bootcamp: not implemented"]["output"]
+
+
+def test_a_template_faithful_batchnorm_gets_full_marks(pytester):
+    """The cs231n template leaves the cache None in test mode and never backpropagates through it:
+    test mode is graded on the forward (and running statistics) alone."""
+    results, _ = grade(pytester, "wild/cs231n_batchnorm_template.py")
+    tests = by_name(results)
+    for op in ("batchnorm", "batchnorm_alt"):
+        assert tests[f"cs231n_batchnorm_template: {op}"]["status"] == "passed", tests[
+            f"cs231n_batchnorm_template: {op}"
+        ]["output"][:3000]
+    assert results["score"] == results["max_score"] == 2

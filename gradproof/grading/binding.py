@@ -98,6 +98,10 @@ class Binding:
         For an op that draws random numbers.
     ties : PinnedTies, optional
         For max pooling, whose course pins a convention at ties.
+    forward_only : hypothesis strategy of Example, optional
+        Examples on which only the forward is graded: a mode the template never backpropagates
+        through (batch norm's test mode, whose cache the cs231n template leaves None). The backward,
+        finite-difference and contracts checks keep to ``examples``.
     """
 
     op: str
@@ -112,6 +116,16 @@ class Binding:
     checks: tuple[Callable, ...] = ()
     random: RandomDraw | None = None
     ties: PinnedTies | None = None
+    forward_only: Any = None
+
+    @property
+    def forward_examples(self):
+        """The examples the forward is compared with the oracle's on."""
+        if self.forward_only is None:
+            return self.oracle_examples
+        from hypothesis import strategies as st
+
+        return st.one_of(self.oracle_examples, self.forward_only)
 
     @property
     def oracle_examples(self):

@@ -46,7 +46,7 @@ def test_candidate_imports(candidate_worker):
 @given(data=st.data())
 def test_forward(graded_op, data):
     """Forward (and running statistics) equal the reference's."""
-    example = data.draw(graded_op.binding.oracle_examples, label=f"{graded_op.binding.op} example")
+    example = data.draw(graded_op.binding.forward_examples, label=f"{graded_op.binding.op} example")
     verdicts.check_forward(graded_op, example, seed=data.draw(gs.seeds(), label="seed"))
 
 
