@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--api", choices=APIS, help="the candidates' API (default: detected)")
     grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
     grade.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one call into a candidate")
+    grade.add_argument(
+        "--require-sandbox", action="store_true", help="refuse to grade where bubblewrap cannot sandbox"
+    )
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
     report = commands.add_parser(
         "bench-report", help="tabulate and plot conv benchmark results (pytest-benchmark JSON files)"
@@ -70,6 +73,8 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     ):
         if value is not None:
             argv.append(f"{option}={value}")
+    if args.require_sandbox:
+        argv.append("--require-sandbox")
     return argv + extra
 
 

@@ -155,6 +155,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail a result returned in a harmless shape variant, such as (1, D) where the template asks "
         "for (D,) (default: grade its values, with a warning in the report)",
     )
+    group.addoption(
+        "--require-sandbox",
+        action="store_true",
+        help="refuse to run a candidate where bubblewrap cannot sandbox it (default: run it without "
+        "isolation, and say so in the grade)",
+    )
     group.addoption("--grade-json", default=None, metavar="PATH", help="write a Gradescope results.json here")
     group.addoption(
         "--points", default=None, metavar="FILE", help="a TOML file with a [points] table: op name -> points"
@@ -186,6 +192,7 @@ def _session(config: pytest.Config):
             points=load_points(config.getoption("--points")),
             conventions=tuple(config.getoption("--convention")),
             strict_shapes=config.getoption("--strict-shapes"),
+            require_sandbox=config.getoption("--require-sandbox"),
         )
         session = Session(found, options)
         config.stash[SESSION_KEY] = session

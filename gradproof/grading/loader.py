@@ -118,7 +118,18 @@ def _is_main_guard(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
 
 
-SETUP = (ast.Import, ast.ImportFrom, ast.Pass, ast.Assign, ast.AnnAssign)
+# Definitions inside a top-level `if`/`try` (a guarded import's fallback implementation) count as
+# definitions: the session plans them from the source, so the worker must load them.
+SETUP = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.Pass,
+    ast.Assign,
+    ast.AnnAssign,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+)
 
 
 def _is_setup_block(node: ast.stmt) -> bool:

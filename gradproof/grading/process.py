@@ -13,13 +13,12 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 
 from gradproof.core.checks import CallFailed
-from gradproof.grading import wire
+from gradproof.grading import sandbox, wire
 from gradproof.grading.calls import Call, Reply
 from gradproof.grading.candidates import Candidate
 
@@ -36,6 +35,13 @@ class Worker:
 
     candidate: Candidate
     timeout: float = DEFAULT_TIMEOUT
+    packages: bool = True
+    """Whether the candidate may import installed packages beyond NumPy (torch): the course APIs
+    say no, so that a NumPy assignment is not solved with autograd."""
+    require_sandbox: bool = False
+    """Refuse to run the candidate where there is no sandbox (:mod:`gradproof.grading.sandbox`)."""
+    isolation: str = ""
+    """How the running worker is isolated: ``"sandbox"`` or ``"none"`` (empty before it starts)."""
     names: frozenset[str] = frozenset()
     defined: frozenset[str] = frozenset()
     params: dict = field(default_factory=dict)
@@ -59,24 +65,35 @@ class Worker:
         self.stop()
         if self._log is not None:
             self._log.close()  # the last process's output: read by then, if it crashed
-        # The candidate runs in an empty directory of its own: files it writes land there.
-        self._home = tempfile.TemporaryDirectory(prefix=f"gradproof-{self.candidate.name}-")
         self._log = tempfile.TemporaryFile(mode="w+b")
-        env = dict(os.environ)
-        paths = [os.getcwd(), *sys.path]  # module candidates import as they would from here
-        env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
-        env["HOME"] = self._home.name
-        env.pop("PYTEST_ADDOPTS", None)
+        try:
+            launch = sandbox.launch(
+                self.candidate.kind,
+                self.candidate.target,
+                packages=self.packages,
+                required=self.require_sandbox,
+            )
+        except sandbox.SandboxUnavailable as exc:
+            self.load_error, self.names = str(exc), frozenset()
+            return
+        self.isolation = launch.isolation
+        cwd = launch.cwd
+        if launch.isolation == "none":
+            # The candidate runs in an empty directory of its own: files it writes land there.
+            self._home = tempfile.TemporaryDirectory(prefix=f"gradproof-{self.candidate.name}-")
+            cwd = self._home.name
+            launch.env["HOME"] = self._home.name
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "gradproof.grading.worker"],
+            launch.argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            cwd=self._home.name,
-            env=env,
+            cwd=cwd,
+            env=launch.env,
             start_new_session=True,  # a candidate's signal to its group cannot reach pytest
+            preexec_fn=sandbox.apply_limits,
         )
-        target = {"kind": self.candidate.kind, "target": self.candidate.target}
+        target = {"kind": self.candidate.kind, "target": launch.target}
         target["module_name"] = f"gradproof_candidate_{self.candidate.name}"
         try:
             header, _ = self._exchange({"load": target}, [], IMPORT_TIMEOUT, "importing the candidate")

@@ -9,6 +9,12 @@ from pathlib import Path
 
 from gradproof.grading.session import Session
 
+UNISOLATED = (
+    "graded without isolation: bubblewrap (bwrap) is not installed or cannot create namespaces here, "
+    "so the code could read or change the grader (install bubblewrap, or grade with --require-sandbox "
+    "to refuse)"
+)
+
 
 def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
     """Lines (text, markup keywords) of the grade table of every candidate."""
@@ -22,6 +28,8 @@ def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
         if grade.convention is not None:
             assumed = markup and grade.convention.assumed
             lines.append((f"  {grade.convention.describe()}", {"yellow": assumed}))
+        if grade.worker.isolation == "none":
+            lines.append((f"  warning: {UNISOLATED}", {"yellow": markup}))
         for note in grade.worker.load_notes:
             lines.append((f"  note: {note}", {"yellow": markup}))
         width = max([len(r[0]) for r in rows] + [10])
@@ -50,6 +58,17 @@ def gradescope(session: Session, seconds: float) -> dict:
                     "max_score": 0,
                     "status": "passed",
                     "output": grade.convention.describe(),
+                    "visibility": "visible",
+                }
+            )
+        if grade.worker.isolation == "none":
+            tests.append(
+                {
+                    "name": f"{grade.candidate.name}: isolation",
+                    "score": 0,
+                    "max_score": 0,
+                    "status": "failed",
+                    "output": UNISOLATED,
                     "visibility": "visible",
                 }
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 
@@ -22,7 +23,8 @@ def load_points(path: str | None) -> dict[str, float]:
     with open(path, "rb") as f:
         table = tomllib.load(f).get("points", {})
     for key, value in table.items():
-        if not isinstance(value, (int, float)) or value < 0:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0:
             raise ValueError(f"{path}: points for {key!r} must be a non-negative number, got {value!r}")
     return dict(table)
 

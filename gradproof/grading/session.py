@@ -29,6 +29,7 @@ class Options:
     points: dict = field(default_factory=dict)
     conventions: tuple[str, ...] = ()
     strict_shapes: bool = False
+    require_sandbox: bool = False
 
 
 @dataclass
@@ -50,7 +51,7 @@ class CandidateGrade:
 
 def plan(candidate: Candidate, options: Options) -> CandidateGrade:
     """What ``candidate`` is graded on, read from its source; its worker is made, not started."""
-    worker = Worker(candidate, timeout=options.timeout)
+    worker = Worker(candidate, timeout=options.timeout, require_sandbox=options.require_sandbox)
     grade = CandidateGrade(candidate, worker)
     found = declared(candidate)
     if options.api is not None:
@@ -58,6 +59,9 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
     else:
         grade.api = detect(found.names, found.params)
         grade.api_reason = "detected from its function names; --candidate-api overrides"
+    # A course's assignment is NumPy: its workers import nothing else (torch's autograd, say). The
+    # native API's candidates may (the shipped torch_backend does).
+    worker.packages = grade.api.name == "native"
     # What the candidate wrote itself is graded; what it imports (a reference it leans on) is not.
     bindings, missing = grade.api.implemented(found.names)
     optimizers, missing_optimizers = grade.api.implemented_optimizers(found.names)

@@ -1,0 +1,184 @@
+"""The sandbox a candidate's worker runs in: bubblewrap namespaces and resource limits.
+
+A worker of the same user, in another process, keeps honest mistakes apart (a crash, a hang,
+``sys.exit``), not a student who reads the grader's code. In the sandbox (``bwrap``, Debian's
+``bubblewrap``) the worker has
+
+* its own PID namespace: it cannot see or signal the grader, and everything it starts, a process
+  that double-forked into a new session included, dies with it (``--die-with-parent``; the
+  namespace's init takes every process with it);
+* no network, its own IPC and host name (``--unshare-all``), a new session (``--new-session``: no
+  terminal to inject keystrokes into) and an empty environment but for what NumPy needs;
+* read-only the Python it runs on, NumPy and the worker's three modules (``worker.py``,
+  ``wire.py``, ``loader.py``, copied into a folder of their own), and the candidate's file or
+  folder alone: not the reference, not the course oracles, not the rest of the grader, not the
+  folders around the submission. Other installed packages (torch) only where the API allows them
+  (``packages=True``: the native API, whose shipped ``torch_backend`` uses torch);
+* one writable place, an empty temporary directory that is its working directory;
+* resource limits (:data:`LIMITS`): address space, file size, open files, core dumps.
+
+Where ``bwrap`` is missing or cannot make namespaces (Docker's default seccomp profile), the
+worker runs unsandboxed and the grade says so; ``--require-sandbox`` refuses instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+LIMITS = {
+    resource.RLIMIT_AS: 8 << 30,  # 8 GiB of address space: NumPy and torch map much more than they use
+    resource.RLIMIT_FSIZE: 64 << 20,  # no file over 64 MiB
+    resource.RLIMIT_NOFILE: 256,
+    resource.RLIMIT_CORE: 0,
+}
+"""Limits set on the worker before it starts (inherited by everything it starts)."""
+
+WORKER_MODULES = ("worker.py", "wire.py", "loader.py")
+SITE = "/gradproof/site"
+CANDIDATE = "/candidate"
+HOME = "/tmp/home"
+PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LANG")
+"""Environment variables the worker keeps (NumPy's BLAS needs the first two on some processors);
+everything else of the grader's environment, a token say, stays outside."""
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create its namespaces here."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start a worker: its command, environment and working directory, the candidate's
+    target as the worker sees it, and what protection it has (for the report)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    target: str
+    isolation: str
+    """``"sandbox"`` or ``"none"``."""
+
+
+def apply_limits() -> None:
+    """Set :data:`LIMITS` in this process (run between fork and exec)."""
+    for which, value in LIMITS.items():
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+@functools.cache
+def bwrap() -> str | None:
+    """The bwrap executable, when it exists and can make its namespaces here."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    probe = [path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return path if done.returncode == 0 else None
+
+
+@functools.cache
+def _worker_site() -> str:
+    """A folder holding the worker's own modules, and nothing else of gradproof."""
+    site = Path(tempfile.mkdtemp(prefix="gradproof-worker-site-"))
+    here = Path(__file__).parent
+    package = site / "gradproof"
+    (package / "grading").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "grading" / "__init__.py").write_text("")
+    for name in WORKER_MODULES:
+        shutil.copyfile(here / name, package / "grading" / name)
+    return str(site)
+
+
+def _site_packages() -> list[Path]:
+    """The folders NumPy (and, where allowed, every other package) is imported from."""
+    import numpy
+
+    return [Path(numpy.__file__).resolve().parent.parent]
+
+
+def _environment() -> dict[str, str]:
+    env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
+    env.update({"HOME": HOME, "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp"})
+    return env
+
+
+def launch(kind: str, target: str, *, packages: bool, required: bool = False) -> Launch:
+    """How to start the worker of a candidate (``kind`` and ``target`` as in
+    :class:`~gradproof.grading.candidates.Candidate`), sandboxed where bubblewrap works.
+
+    ``packages``: the candidate may import installed packages beyond NumPy (torch). Raises
+    :class:`SandboxUnavailable` when there is no sandbox and ``required``.
+    """
+    executable = bwrap()
+    if executable is None or kind == "module":
+        if required:
+            why = "bubblewrap (bwrap) is not installed or cannot create namespaces here"
+            if kind == "module":
+                why = "a module candidate is imported as installed, outside the sandbox"
+            raise SandboxUnavailable(f"--require-sandbox: {why}")
+        return _unsandboxed(target)
+    base = Path(sys.base_prefix).resolve()
+    site = Path(_worker_site())
+    argv = [
+        executable,
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
+        "--symlink", "usr/bin", "/bin",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--tmpfs", "/tmp",
+        "--dir", HOME,
+        "--ro-bind", str(base), str(base),
+        "--ro-bind", str(site), SITE,
+    ]  # fmt: skip
+    path = [SITE]
+    for packages_dir in _site_packages():
+        if packages:
+            argv += ["--ro-bind", str(packages_dir), str(packages_dir)]
+            # A non-editable install of gradproof holds the reference: hidden.
+            for hidden in ("gradproof", "reference"):
+                if (packages_dir / hidden).is_dir():
+                    argv += ["--tmpfs", str(packages_dir / hidden)]
+            path.append(str(packages_dir))
+        else:
+            for name in ("numpy", "numpy.libs"):
+                if (packages_dir / name).exists():
+                    argv += ["--ro-bind", str(packages_dir / name), f"/gradproof/packages/{name}"]
+            path.append("/gradproof/packages")
+    source = Path(target).resolve()
+    inside = f"{CANDIDATE}/{source.name}"
+    argv += ["--ro-bind", str(source), inside, "--chdir", HOME]
+    for key, value in _environment().items():
+        argv += ["--setenv", key, value]
+    python = str(Path(sys.executable).resolve())
+    boot = f"import sys; sys.path[:0] = {path!r}; from gradproof.grading.worker import main; main()"
+    argv += ["--", python, "-S", "-E", "-s", "-c", boot]
+    return Launch(argv, {}, "/", inside, "sandbox")
+
+
+def _unsandboxed(target: str) -> Launch:
+    env = dict(os.environ)
+    paths = [os.getcwd(), *sys.path]  # module candidates import as they would from here
+    env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+    env.pop("PYTEST_ADDOPTS", None)
+    return Launch([sys.executable, "-m", "gradproof.grading.worker"], env, "", target, "none")

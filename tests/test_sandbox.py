@@ -1,0 +1,63 @@
+"""Attacks on the grader, each graded as `gradproof grade` would grade it: none gains a point, reads
+the grader's secrets or files, leaves a process behind or writes outside its sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from gradproof.grading import sandbox
+from tests.test_grading import by_name, grade
+
+needs_sandbox = pytest.mark.skipif(
+    sandbox.bwrap() is None,
+    reason="bubblewrap (bwrap) is not installed or cannot create namespaces here: these attacks would "
+    "reach this machine's processes and files (`apt-get install bubblewrap`)",
+)
+
+
+@needs_sandbox
+def test_the_reference_the_oracles_and_torch_cannot_be_imported(pytester):
+    results, _ = grade(pytester, "attacks/import_reference.py", options=("--candidate-api=cs231n",))
+    tests = by_name(results)
+    affine, relu = tests["import_reference: affine"], tests["import_reference: relu"]
+    assert affine["score"] == 0 < affine["max_score"]
+    assert "ModuleNotFoundError: No module named 'gradproof.grading.courses'" in affine["output"]
+    assert relu["score"] < relu["max_score"]
+    assert "No module named 'torch'" in relu["output"]
+
+
+@needs_sandbox
+def test_the_graders_environment_and_files_stay_outside(pytester, monkeypatch):
+    secret = "s3cr3t-token-1234"
+    monkeypatch.setenv("GRADPROOF_ATTACK_TOKEN", secret)
+    monkeypatch.setenv("GRADPROOF_ATTACK_FILE", sandbox.__file__)
+    results, run = grade(pytester, "attacks/read_secrets.py")
+    relu = by_name(results)["read_secrets: relu"]
+    assert relu["score"] == 0
+    assert "token=no token file=unreadable (FileNotFoundError)" in relu["output"]
+    assert secret not in str(results)
+    assert secret not in run.stdout.str()
+
+
+@needs_sandbox
+def test_nothing_of_the_candidate_outlives_the_grade(pytester, monkeypatch, tmp_path):
+    marker = tmp_path / "results.json"
+    monkeypatch.setenv("GRADPROOF_ATTACK_FILE", str(marker))
+    results, _ = grade(pytester, "attacks/detached_writer.py")
+    assert by_name(results)["detached_writer: relu"]["status"] == "passed"  # its maths is right
+    time.sleep(6)  # the detached child would write after 4 s
+    assert not marker.exists()
+    left = subprocess.run(["pgrep", "-f", "detached_writer"], capture_output=True, text=True).stdout
+    assert left == ""
+
+
+@needs_sandbox
+def test_a_worker_that_signals_every_process_it_sees_stops_only_itself(pytester):
+    results, run = grade(pytester, "attacks/kill_everything.py", options=("--candidate-timeout=2",))
+    relu = by_name(results)["kill_everything: relu"]
+    assert relu["score"] == 0
+    assert "crashed" in relu["output"] or "timed out" in relu["output"]
+    assert run.ret == pytest.ExitCode.TESTS_FAILED  # the grade ran to its end, and wrote its results
