@@ -1,0 +1,195 @@
+"""The message format between the grading process and a worker, in this process: every tagged form
+round-trips, framing survives an in-memory pipe, and nothing that needs pickle can be read back."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+
+from gradproof.grading import wire
+
+
+def round_trip(value, keep=None, resolve=None):
+    """``value`` encoded, sent through the JSON header and the .npy framing, and decoded."""
+    arrays: list = []
+    data = wire.encode(value, arrays, keep)
+    header, received = wire.read_message(reader(wire.pack({"value": data, "n_arrays": len(arrays)}, arrays)))
+    return data, wire.decode(header["value"], received, resolve)
+
+
+def reader(payload: bytes):
+    """``read(size)`` over ``payload`` that returns exactly ``size`` bytes or raises EOFError, as the
+    worker's pipe reader does."""
+    stream = io.BytesIO(payload)
+
+    def read(size: int) -> bytes:
+        chunk = stream.read(size)
+        if len(chunk) != size:
+            raise EOFError
+        return chunk
+
+    return read
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(6.0).reshape(2, 3),
+        np.array(3.5),  # 0-d: stays an array, not a scalar
+        np.arange(4, dtype=np.float32),
+        np.arange(5, dtype=np.int64).reshape(5, 1),
+        np.array([True, False]),
+        np.zeros((0, 3)),
+    ],
+    ids=["float64", "0-d", "float32", "int64", "bool", "empty"],
+)
+def test_arrays_round_trip_with_shape_and_dtype(array):
+    data, back = round_trip(array)
+    assert data == {"$a": 0}
+    assert isinstance(back, np.ndarray)
+    assert back.shape == array.shape
+    assert back.dtype == array.dtype
+    np.testing.assert_array_equal(back, array)
+
+
+@pytest.mark.parametrize("scalar", [np.float64(1.25), np.float32(-2.5), np.int64(7), np.bool_(True)])
+def test_numpy_scalars_come_back_as_numpy_scalars_of_their_dtype(scalar):
+    data, back = round_trip(scalar)
+    assert data == {"$s": 0}
+    assert isinstance(back, np.generic)
+    assert not isinstance(back, np.ndarray)
+    assert back.dtype == scalar.dtype
+    assert back == scalar
+
+
+def test_plain_values_travel_as_json():
+    for value in (None, True, 3, -1.5, "text"):
+        data, back = round_trip(value)
+        assert data == value
+        assert back == value
+        assert type(back) is type(value)
+
+
+def test_tuples_lists_and_dicts_nest_and_keep_their_types():
+    x, w = np.ones((2, 2)), np.arange(3.0)
+    value = {"pair": (x, 2), "list": [w, "a", (None,)], "inner": {"t": np.float32(0.5)}}
+    data, back = round_trip(value)
+    assert data == {
+        "$d": {
+            "pair": {"$t": [{"$a": 0}, 2]},
+            "list": [{"$a": 1}, "a", {"$t": [None]}],
+            "inner": {"$d": {"t": {"$s": 2}}},
+        }
+    }
+    assert isinstance(back, dict)
+    assert isinstance(back["pair"], tuple)
+    assert isinstance(back["list"], list)
+    assert isinstance(back["list"][2], tuple)
+    np.testing.assert_array_equal(back["pair"][0], x)
+    np.testing.assert_array_equal(back["list"][0], w)
+    assert back["inner"]["t"].dtype == np.float32
+
+
+def test_a_dict_with_non_string_keys_cannot_be_sent_without_keep():
+    with pytest.raises(TypeError, match="cannot send a dict"):
+        wire.encode({1: "a"}, [])
+
+
+def test_other_objects_are_refused_in_the_grading_process_and_kept_in_the_worker():
+    cache = object()
+    with pytest.raises(TypeError, match="cannot send a object"):
+        wire.encode(cache, [])
+    kept = {}
+
+    def keep(value):
+        kept[7] = value
+        return wire.encode(wire.Handle(7, type(value).__name__), [])
+
+    data, back = round_trip((np.zeros(2), cache), keep=keep)
+    assert data == {"$t": [{"$a": 0}, {"$h": 7, "type": "object"}]}
+    # The grading side sees a handle, never the object itself ...
+    assert back[1] == wire.Handle(7, "object")
+    assert repr(back[1]) == "<object kept in the candidate's process>"
+    # ... and the worker, given the handle back, resolves it to the object it kept.
+    sent: list = []
+    assert wire.decode(wire.encode(back[1], sent), sent, kept.__getitem__) is cache
+
+
+def test_object_arrays_and_scalars_stay_descriptions():
+    data, back = round_trip(np.array([1, "a"], dtype=object))
+    assert data == {"$bad": "an ndarray of dtype object, shape (2,)"}
+    assert isinstance(back, wire.Unsendable)
+    assert repr(back) == "an ndarray of dtype object, shape (2,)"
+    # Inside a returned tuple too: the rest of the value still travels.
+    data, back = round_trip((np.zeros(2), np.array([None], dtype=object)))
+    assert isinstance(back[1], wire.Unsendable)
+    np.testing.assert_array_equal(back[0], np.zeros(2))
+
+
+def test_ufuncs_travel_by_name_and_other_names_are_refused():
+    data, back = round_trip([np.tanh, np.maximum])
+    assert data == [{"$f": "tanh"}, {"$f": "maximum"}]
+    assert back == [np.tanh, np.maximum]
+    for name in ("load", "save", "no_such_function", "__import__"):
+        with pytest.raises(ValueError, match="not a NumPy ufunc"):
+            wire.decode({"$f": name}, [])
+
+
+def test_an_unknown_tag_is_an_error():
+    with pytest.raises(ValueError, match="unknown tagged value"):
+        wire.decode({"$zzz": 1}, [])
+    with pytest.raises(ValueError, match="unknown tagged value"):
+        wire.decode({"plain": "dict"}, [])
+
+
+def test_framing_carries_several_messages_through_one_stream():
+    stream = io.BytesIO()
+    wire.write_message(stream, {"calls": [1]}, [np.arange(3.0)])
+    wire.write_message(stream, {"calls": []}, [])
+    wire.write_message(stream, {"last": True}, [np.eye(2), np.array(1, dtype=np.int32)])
+    read = reader(stream.getvalue())
+    first, arrays = wire.read_message(read)
+    assert first == {"calls": [1], "n_arrays": 1}
+    np.testing.assert_array_equal(arrays[0], np.arange(3.0))
+    assert wire.read_message(read) == ({"calls": [], "n_arrays": 0}, [])
+    last, arrays = wire.read_message(read)
+    assert last["last"] is True
+    assert [a.shape for a in arrays] == [(2, 2), ()]
+    assert arrays[1].dtype == np.int32
+    with pytest.raises(EOFError):
+        wire.read_message(read)
+
+
+def test_framing_is_big_endian_lengths_then_header_then_npy():
+    payload = wire.pack({"n_arrays": 1}, [np.zeros(1)])
+    (size,) = struct.unpack(">I", payload[:4])
+    assert payload[4 : 4 + size] == b'{"n_arrays": 1}'
+    (array_size,) = struct.unpack(">Q", payload[4 + size : 12 + size])
+    assert payload[12 + size : 18 + size] == b"\x93NUMPY"
+    assert len(payload) == 12 + size + array_size
+
+
+def test_a_truncated_message_is_an_eof():
+    payload = wire.pack({"n_arrays": 1}, [np.zeros(4)])
+    with pytest.raises(EOFError):
+        wire.read_message(reader(payload[:-3]))
+
+
+def test_an_array_that_needs_pickle_cannot_be_read_back():
+    """A worker could send a hand-made .npy of an object array; loading it would unpickle (run) code
+    in the grading process, so the reader refuses it."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    npy = buffer.getvalue()
+    header = b'{"n_arrays": 1}'
+    payload = struct.pack(">I", len(header)) + header + struct.pack(">Q", len(npy)) + npy
+    with pytest.raises(ValueError, match="allow_pickle"):
+        wire.read_message(reader(payload))
+
+
+def test_pack_refuses_to_write_an_object_array():
+    with pytest.raises(ValueError, match="allow_pickle"):
+        wire.pack({}, [np.array([None], dtype=object)])
