@@ -230,12 +230,6 @@ def test_what_is_declared_is_what_the_worker_loads(path):
     assert declared(candidate).names == module.__gradproof_defined__
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the loader skips a top-level if/try block that holds a def (loader.SETUP lacks FunctionDef, "
-    "AsyncFunctionDef, ClassDef), while declared() counts its defs: the unit is planned and then "
-    "'does not define relu_forward'",
-)
 def test_a_definition_inside_an_if_block_is_loaded_as_it_is_declared(tmp_path):
     path = tmp_path / "versioned.py"
     candidate = write(

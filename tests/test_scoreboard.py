@@ -101,11 +101,6 @@ def test_load_points_refuses_what_is_no_non_negative_number(tmp_path, value):
         load_points(str(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_points accepts a TOML boolean (an int to isinstance) and nan or inf (not < 0): "
-    "the score becomes nan or inf; fix: refuse bool and non-finite values",
-)
 @pytest.mark.parametrize("value", ["true", "nan", "inf"])
 def test_load_points_refuses_booleans_and_non_finite_numbers(tmp_path, value):
     path = tmp_path / "points.toml"
