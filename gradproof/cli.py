@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
     grade.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one call into a candidate")
     grade.add_argument(
+        "--total-timeout", type=float, metavar="SECONDS", help="budget of the whole grade (default 3600)"
+    )
+    grade.add_argument(
         "--require-sandbox", action="store_true", help="refuse to grade where bubblewrap cannot sandbox"
     )
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
@@ -70,6 +73,7 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
         ("--candidate-api", args.api),
         ("--points", args.points),
         ("--candidate-timeout", args.timeout),
+        ("--total-timeout", args.total_timeout),
     ):
         if value is not None:
             argv.append(f"{option}={value}")

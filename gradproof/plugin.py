@@ -156,6 +156,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "for (D,) (default: grade its values, with a warning in the report)",
     )
     group.addoption(
+        "--total-timeout",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="wall-clock budget of the whole grade (default 3600): the checks not started by then are "
+        "not run, score 0, and the grade says it is incomplete",
+    )
+    group.addoption(
         "--require-sandbox",
         action="store_true",
         help="refuse to run a candidate where bubblewrap cannot sandbox it (default: run it without "
@@ -256,6 +264,15 @@ def _candidate_unit(item: pytest.Item):
         if value is not None and hasattr(value, "candidate"):
             return value.candidate, "import" if key == "candidate_worker" else value.unit
     return None, None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _candidate_unit(item) == (None, None):
+        return
+    budget = item.config.getoption("--total-timeout")
+    started = item.config.stash.get(START_KEY, None)
+    if budget is not None and started is not None and time.monotonic() - started > budget:
+        pytest.skip(f"not run: the grade's --total-timeout of {budget:g} s is used up")
 
 
 @pytest.hookimpl(wrapper=True)

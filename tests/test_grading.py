@@ -193,3 +193,13 @@ def test_an_activation_travels_to_the_worker_as_a_numpy_ufunc():
     assert wire.decode(sent, arrays) == (np.tanh, np.positive)
     with pytest.raises(ValueError, match="not a NumPy ufunc"):
         wire.decode({"$f": "load"}, [])  # np.load: a function, not a ufunc, never called by name
+
+
+def test_a_grade_out_of_time_is_incomplete_and_keeps_every_planned_check(pytester):
+    """Checks that never ran (interrupted, out of --total-timeout) score 0 and stay in max_score."""
+    results, run = grade(pytester, "relu_only.py", options=("--total-timeout=0",))
+    relu = by_name(results)["relu_only: relu"]
+    assert (results["score"], results["max_score"]) == (0, 1.0)
+    assert relu["status"] == "failed"
+    assert results["output"].startswith("incomplete: 4 planned checks did not run")
+    assert "score: 0.00 / 1.00 (incomplete: 4 checks did not run)" in run.stdout.str()

@@ -43,7 +43,9 @@ def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
                 lines.append((f"    warning: {warning}", {"yellow": markup}))
         if grade.not_implemented:
             lines.append((f"  not implemented: {', '.join(grade.not_implemented)}", {"yellow": markup}))
-        lines.append((f"  score: {score:.2f} / {total:.2f}", {"bold": True}))
+        not_run = session.scoreboard.not_run(grade)
+        incomplete = f" (incomplete: {not_run} checks did not run)" if not_run else ""
+        lines.append((f"  score: {score:.2f} / {total:.2f}{incomplete}", {"bold": True}))
     return lines
 
 
@@ -117,12 +119,19 @@ def gradescope(session: Session, seconds: float) -> dict:
                     "visibility": "visible",
                 }
             )
-    return {
+    result = {
         "score": round(score, 4),
         "max_score": max_score,
         "execution_time": round(seconds, 3),
         "tests": tests,
     }
+    not_run = sum(session.scoreboard.not_run(grade) for grade in session.grades)
+    if not_run:
+        result["output"] = (
+            f"incomplete: {not_run} planned checks did not run (the grade was interrupted, ran out of "
+            "--total-timeout, or was given -k); they score 0"
+        )
+    return result
 
 
 def write_gradescope(session: Session, path: str, seconds: float) -> None:

@@ -42,6 +42,15 @@ class Scoreboard:
                 grade.outcomes.setdefault(unit, []).append(outcome)
 
     @staticmethod
+    def not_run(grade) -> int:
+        """How many planned checks of ``grade`` have no outcome (interrupted, out of time,
+        deselected)."""
+        return sum(
+            max(0, graded.planned_checks - len(grade.outcomes.get(graded.unit, [])))
+            for graded in [*grade.ops, *grade.optimizers]
+        )
+
+    @staticmethod
     def warnings(grade, unit: str) -> list[str]:
         """What a unit's checks accepted with a warning (a harmless shape variant)."""
         return [w for op in grade.ops if op.unit == unit for w in op.shapes.warnings.values()]
@@ -52,13 +61,21 @@ class Scoreboard:
     def rows(self, grade) -> list[tuple[str, int, int, float, float, str]]:
         """(unit, passed, total, score, max score, first failure) per graded or missing unit."""
         rows = []
-        for unit, outcomes in grade.outcomes.items():
-            if unit == "import" and all(o.passed for o in outcomes):
-                continue  # said once, in the API line
+        imported = grade.outcomes.get("import", [])
+        if not all(o.passed for o in imported):
+            first = next(o.reason for o in imported if not o.passed)
+            rows.append(("import", 0, len(imported), 0.0, 0.0, first))
+        # Every planned check counts, run or not: an interrupted grade (or one out of time) is
+        # incomplete, never all green on what happened to run.
+        for graded in [*grade.ops, *grade.optimizers]:
+            outcomes = grade.outcomes.get(graded.unit, [])
+            planned = max(graded.planned_checks, len(outcomes))
             passed = sum(o.passed for o in outcomes)
-            weight = 0.0 if unit == "import" else self.weight(unit)
+            weight = self.weight(graded.unit)
             first = next((o.reason for o in outcomes if not o.passed), "")
-            rows.append((unit, passed, len(outcomes), weight * passed / len(outcomes), weight, first))
+            if not first and len(outcomes) < planned:
+                first = f"{planned - len(outcomes)} of {planned} checks not run"
+            rows.append((graded.unit, passed, planned, weight * passed / planned, weight, first))
         for unit in grade.not_implemented:
             if unit in self.points:  # a points file counts what the assignment asks for
                 rows.append((unit, 0, 0, 0.0, self.weight(unit), "not implemented"))

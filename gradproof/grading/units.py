@@ -168,6 +168,12 @@ class GradedOp(Graded):
         return bind(self.binding, self.local)
 
     @property
+    def planned_checks(self) -> int:
+        """The grading tests this unit meets: forward, backward, backward against its own forward
+        and contracts; an op with a forward only meets two."""
+        return 4 if self.binding.backward is not None else 2
+
+    @property
     def sides(self) -> Sides:
         """What a binding's own checks see of this unit."""
         return Sides(self.spec, self.oracle, self.convention)
@@ -183,3 +189,7 @@ class GradedOptimizer(Graded):
     @property
     def functions(self) -> tuple[str, ...]:
         return (self.binding.fn,)
+
+    @property
+    def planned_checks(self) -> int:
+        return 1
