@@ -123,13 +123,18 @@ def test_weights_one_each_without_points_and_default_or_zero_with_them():
 def test_outcomes_are_recorded_for_their_candidate_and_unit(session_of):
     session = session_of(RELU_ONLY, CS231N_BUGS)
     board = session.scoreboard
-    board.record("relu_only", "relu", passed("forward"))
-    board.record("relu_only", "relu", passed("backward"))
+    for check in ("forward", "backward", "backward vs own forward", "contracts"):
+        board.record("relu_only", "relu", passed(check))
     board.record("cs231n_bugs", "affine", failed("backward", "affine dx: yours differs"))
     board.record("nobody", "relu", passed("forward"))  # an unknown candidate: nothing recorded
     relu_only, bugs = session.grades
     assert list(relu_only.outcomes) == ["relu"]
-    assert [o.check for o in relu_only.outcomes["relu"]] == ["forward", "backward"]
+    assert [o.check for o in relu_only.outcomes["relu"]] == [
+        "forward",
+        "backward",
+        "backward vs own forward",
+        "contracts",
+    ]
     assert list(bugs.outcomes) == ["affine"]
 
 
@@ -142,20 +147,27 @@ def test_rows_score_each_unit_by_the_fraction_of_its_checks_passed(session_of):
     board.record("cs231n_bugs", "affine", failed("backward", "affine dx: yours differs"))
     board.record("cs231n_bugs", "conv2d", failed("backward", "conv2d dx: yours differs"))
     board.record("cs231n_bugs", "conv2d", failed("gradients", "conv2d dw: disagrees"))
-    rows = board.rows(grade)
+    rows = {row[0]: row for row in board.rows(grade)}
     # A passed import says nothing in the table; relu is asked for by the points file and missing.
-    assert rows == [
-        ("affine", 3, 4, 3.0, 4.0, "affine dx: yours differs"),
-        ("conv2d", 0, 2, 0.0, 2.0, "conv2d dx: yours differs"),
-        ("relu", 0, 0, 0.0, 1.0, "not implemented"),
-    ]
+    assert "import" not in rows
+    assert rows["affine"] == ("affine", 3, 4, 3.0, 4.0, "affine dx: yours differs")
+    # Every planned check counts: two of conv2d's four ran, and a unit none of whose checks ran (an
+    # interrupted grade) scores nothing, with the reason.
+    assert rows["conv2d"] == ("conv2d", 0, 4, 0.0, 2.0, "conv2d dx: yours differs")
+    assert rows["batchnorm"] == ("batchnorm", 0, 4, 0.0, 1.0, "4 of 4 checks not run")
+    assert rows["adam"] == ("adam", 0, 1, 0.0, 1.0, "1 of 1 checks not run")
+    assert rows["relu"] == ("relu", 0, 0, 0.0, 1.0, "not implemented")
+    assert board.not_run(grade) == 2 + 3 * 4 + 2  # conv2d; batchnorm, dropout, softmax_loss; two optimizers
 
 
 def test_a_failed_import_is_a_row_worth_nothing_and_missing_units_need_a_points_file(session_of):
     session = session_of(RELU_ONLY)
     board, grade = session.scoreboard, session.grades[0]
     board.record("relu_only", "import", failed("import", "cannot load relu_only.py: SyntaxError"))
-    assert board.rows(grade) == [("import", 0, 1, 0.0, 0.0, "cannot load relu_only.py: SyntaxError")]
+    assert board.rows(grade) == [
+        ("import", 0, 1, 0.0, 0.0, "cannot load relu_only.py: SyntaxError"),
+        ("relu", 0, 4, 0.0, 1.0, "4 of 4 checks not run"),
+    ]
 
 
 def test_warnings_are_the_shape_variants_a_units_checks_accepted(session_of):
@@ -177,8 +189,8 @@ def graded(session_of) -> Session:
 
     session = session_of(RELU_ONLY, CS231N_BUGS, points={"relu": 2, "affine": 1, "dropout": 1, "adam": 1})
     board = session.scoreboard
-    board.record("relu_only", "relu", passed("forward"))
-    board.record("relu_only", "relu", passed("backward"))
+    for check in ("forward", "backward", "backward vs own forward", "contracts"):
+        board.record("relu_only", "relu", passed(check))
     board.record("cs231n_bugs", "affine", passed("forward"))
     board.record("cs231n_bugs", "affine", failed("backward", "affine dx: yours differs"))
     board.record("cs231n_bugs", "dropout", failed("forward", "dropout forward: yours differs"))
@@ -192,7 +204,7 @@ def test_the_table_says_each_units_score_and_why_it_failed(graded):
     lines = [text for text, _ in render.table(graded, markup=False)]
     assert lines[0] == f"relu_only: {RELU_ONLY.target}"
     assert lines[1] == "  native API (detected from its function names; --candidate-api overrides)"
-    assert lines[2] == "  relu         2/2    2.00/2.00  "
+    assert lines[2] == "  relu         4/4    2.00/2.00  "
     # The points file asks for affine and dropout, which relu_only's native API has too.
     assert lines[3] == "  affine       0/0    0.00/1.00    not implemented"
     assert lines[4] == "  dropout      0/0    0.00/1.00    not implemented"
@@ -205,15 +217,16 @@ def test_the_table_says_each_units_score_and_why_it_failed(graded):
         "  convention cs231n-2019 (assumed): dropout p is the probability of keeping a unit, Adam's t starts "
         "at 0; for the 2016-17 assignments use --convention cs231n-2017"
     )
-    assert "  affine       1/2    0.50/1.00    affine dx: yours differs" in bugs
+    assert "  affine         1/4    0.25/1.00    affine dx: yours differs" in bugs
     warning = bugs.index(
         "    warning: affine db: returns (1, D); the template asks for (D,) (here (1, 4) for (4,))"
     )
     assert bugs[warning - 1].startswith("  affine ")
-    assert "  dropout      0/1    0.00/1.00    dropout forward: yours differs" in bugs
-    assert "  relu         0/0    0.00/2.00    not implemented" in bugs
+    assert "  dropout        0/4    0.00/1.00    dropout forward: yours differs" in bugs
+    assert "  relu           0/0    0.00/2.00    not implemented" in bugs
     assert bugs[-2].startswith("  not implemented: relu, ")
-    assert bugs[-1] == "  score: 0.50 / 5.00"
+    assert bugs[-1].startswith("  score: 0.25 / ")
+    assert bugs[-1].endswith(" (incomplete: 18 checks did not run)")
 
 
 def test_the_table_is_coloured_only_with_markup(graded):
@@ -221,15 +234,16 @@ def test_the_table_is_coloured_only_with_markup(graded):
     coloured = render.table(graded, markup=True)
     assert [text for text, _ in plain] == [text for text, _ in coloured]
     styles = dict(coloured)
-    assert styles["  relu         2/2    2.00/2.00  "] == {"green": True}
-    assert styles["  affine       1/2    0.50/1.00    affine dx: yours differs"] == {"red": True}
+    assert styles["  relu         4/4    2.00/2.00  "] == {"green": True}
+    assert styles["  affine         1/4    0.25/1.00    affine dx: yours differs"] == {"red": True}
     assert styles[f"relu_only: {RELU_ONLY.target}"] == {"bold": True}
     assert not any(style.get("green") or style.get("red") for _, style in plain)
 
 
 def test_gradescope_json_has_a_test_per_unit_and_the_total(graded):
     results = render.gradescope(graded, 12.34567)
-    assert (results["score"], results["max_score"], results["execution_time"]) == (2.5, 9.0, 12.346)
+    assert (results["score"], results["execution_time"]) == (2.25, 12.346)
+    assert results["output"].startswith("incomplete: 18 planned checks did not run")
     tests = {test["name"]: test for test in results["tests"]}
     assert all(
         set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
@@ -237,9 +251,11 @@ def test_gradescope_json_has_a_test_per_unit_and_the_total(graded):
     )
     relu = tests["relu_only: relu"]
     assert (relu["score"], relu["max_score"], relu["status"]) == (2.0, 2.0, "passed")
-    assert relu["output"] == "forward: passed\n\nbackward: passed"
+    assert relu["output"] == (
+        "forward: passed\n\nbackward: passed\n\nbackward vs own forward: passed\n\ncontracts: passed"
+    )
     affine = tests["cs231n_bugs: affine"]
-    assert (affine["score"], affine["max_score"], affine["status"]) == (0.5, 1.0, "failed")
+    assert (affine["score"], affine["max_score"], affine["status"]) == (0.25, 1.0, "failed")
     assert affine["output"].startswith("warning: affine db: returns (1, D)")
     assert (
         "forward: passed\n\nbackward: FAILED\naffine dx: yours differs\n  example: x (2, 3)"
