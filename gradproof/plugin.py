@@ -156,6 +156,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "for (D,) (default: grade its values, with a warning in the report)",
     )
     group.addoption(
+        "--strict-ties",
+        action="store_true",
+        help="deduct a max-pool backward that sends a tied maximum's gradient by another rule than its "
+        "course's (default: a note; the courses' own checks never produce a tie)",
+    )
+    group.addoption(
         "--total-timeout",
         type=float,
         default=3600.0,
@@ -200,6 +206,7 @@ def _session(config: pytest.Config):
             points=load_points(config.getoption("--points")),
             conventions=tuple(config.getoption("--convention")),
             strict_shapes=config.getoption("--strict-shapes"),
+            strict_ties=config.getoption("--strict-ties"),
             require_sandbox=config.getoption("--require-sandbox"),
         )
         session = Session(found, options)
@@ -308,6 +315,8 @@ def _reproduce_candidate(item: pytest.Item, candidate) -> str:
     parts += [f"--convention={name}" for name in config.getoption("--convention")]
     if config.getoption("--strict-shapes"):
         parts.append("--strict-shapes")
+    if config.getoption("--strict-ties"):
+        parts.append("--strict-ties")
     parts.append(f"--hypothesis-profile={settings.get_current_profile_name()}")
     return " ".join(parts)
 

@@ -134,26 +134,41 @@ def test_a_harmless_shape_variant_is_a_warning_unless_strict(pytester):
 
 def test_max_pool_ties_follow_each_course_and_are_explained(pytester):
     """cs231n pins the first maximum (np.argmax); the Coursera notebook's mask x == np.max(x) sends
-    the gradient to every tied maximum. A solution following another rule fails the backward on a
-    tie only, and is told so."""
-    results, _ = grade(pytester, "wild/pool_every_tie.py", "wild/pool_argmax.py", "wild/coursera_pool.py")
+    the gradient to every tied maximum. The courses' own checks never produce a tie, so a solution
+    following another rule keeps its points with a note naming the rule; --strict-ties deducts it."""
+    files = ("wild/pool_every_tie.py", "wild/pool_argmax.py", "wild/coursera_pool.py")
+    results, run = grade(pytester, *files)
     tests = by_name(results)
     assert tests["coursera_pool: max_pool2d"]["score"] == tests["coursera_pool: avg_pool2d"]["score"] == 1
+    every = tests["pool_every_tie: max_pool2d"]
+    assert every["score"] == every["max_score"] == 1
+    assert (
+        "note: max_pool2d dx: differs only where a pooling window's maximum is tied, which is a convention, "
+        "not a gradient: your backward sends all of it to every tied maximum (the mask x == np.max(x)); "
+        "cs231n's convention sends it to the first maximum in row-major order (as np.argmax picks it). "
+        "Away from ties your backward is right. Here x[0, 0, " in every["output"]
+    )
+    assert (
+        "    note: max_pool2d dx: differs only where a pooling window's maximum is tied" in run.stdout.str()
+    )
+    argmax = tests["pool_argmax: max_pool2d"]
+    assert argmax["score"] == 1
+    assert (
+        "note: max_pool2d dA_prev: differs only where a pooling window's maximum is tied" in argmax["output"]
+    )
+    assert "your backward sends it to the first maximum in row-major order" in argmax["output"]
+    assert "the notebook's create_mask_from_window sends all of it to every tied maximum" in argmax["output"]
+    assert "Here A_prev[0, " in argmax["output"]  # the notebook's layout: (m, n_H, n_W, n_C)
+
+    results, _ = grade(pytester, *files, options=("--strict-ties",))
+    tests = by_name(results)
     every = tests["pool_every_tie: max_pool2d"]["output"]
     assert "forward: passed" in every
     assert "backward vs own forward: passed" in every
-    assert (
-        "max_pool2d dx: differs only where a pooling window's maximum is tied, which is a convention, not "
-        "a gradient: your backward sends all of it to every tied maximum (the mask x == np.max(x)); "
-        "cs231n's convention sends it to the first maximum in row-major order (as np.argmax picks it). "
-        "Away from ties your backward is right. Here x[0, 0, " in every
-    )
-    argmax = tests["pool_argmax: max_pool2d"]["output"]
-    assert "max_pool2d dA_prev: differs only where a pooling window's maximum is tied" in argmax
-    assert "your backward sends it to the first maximum in row-major order" in argmax
-    assert "the notebook's create_mask_from_window sends all of it to every tied maximum" in argmax
-    assert "Here A_prev[0, " in argmax  # the notebook's layout: (m, n_H, n_W, n_C)
+    assert "backward: FAILED\nmax_pool2d dx: differs only where a pooling window's maximum is tied" in every
+    assert "(deducted under --strict-ties)" in every
     assert tests["pool_argmax: max_pool2d"]["score"] == 0.75  # 3 of 4 checks: only the tie
+    assert tests["coursera_pool: max_pool2d"]["score"] == 1
 
 
 def test_a_bootcamp_folder_is_graded_in_its_own_api(pytester):

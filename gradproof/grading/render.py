@@ -41,6 +41,8 @@ def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
             lines.append((text, {"green": True} if ok and markup else {"red": True} if markup else {}))
             for warning in session.scoreboard.warnings(grade, unit):
                 lines.append((f"    warning: {warning}", {"yellow": markup}))
+            for note in session.scoreboard.notes(grade, unit):
+                lines.append((f"    note: {note}", {"yellow": markup}))
         if grade.not_implemented:
             lines.append((f"  not implemented: {', '.join(grade.not_implemented)}", {"yellow": markup}))
         not_run = session.scoreboard.not_run(grade)
@@ -95,6 +97,7 @@ def gradescope(session: Session, seconds: float) -> dict:
                 or "not implemented"
             )
             warnings = "".join(f"warning: {w}\n" for w in session.scoreboard.warnings(grade, unit))
+            warnings += "".join(f"note: {n}\n" for n in session.scoreboard.notes(grade, unit))
             tests.append(
                 {
                     "name": f"{grade.candidate.name}: {unit}",

@@ -51,6 +51,12 @@ class Scoreboard:
         )
 
     @staticmethod
+    def notes(grade, unit: str) -> list[str]:
+        """Conventions the template leaves open that a unit's checks met (a max-pool tie rule), with no
+        deduction."""
+        return [n for op in grade.ops if op.unit == unit for n in op.notes.values()]
+
+    @staticmethod
     def warnings(grade, unit: str) -> list[str]:
         """What a unit's checks accepted with a warning (a harmless shape variant)."""
         return [w for op in grade.ops if op.unit == unit for w in op.shapes.warnings.values()]

@@ -29,6 +29,7 @@ class Options:
     points: dict = field(default_factory=dict)
     conventions: tuple[str, ...] = ()
     strict_shapes: bool = False
+    strict_ties: bool = False
     require_sandbox: bool = False
 
 
@@ -79,6 +80,7 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
             found.names,
             year if b.op in affected else None,
             ShapePolicy(options.strict_shapes),
+            options.strict_ties,
         )
         for b in bindings
     ]

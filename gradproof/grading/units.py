@@ -107,12 +107,18 @@ class Graded:
         names=frozenset(),
         convention=None,
         shapes: ShapePolicy | None = None,
+        strict_ties: bool = False,
     ) -> None:
         self.candidate, self.api, self.binding = candidate, api, binding
         self.executor, self.names = executor, frozenset(names)
         self.convention = convention
         """The course year graded against (:meth:`Api.choose_convention`), or None."""
         self.shapes = shapes if shapes is not None else ShapePolicy()
+        self.strict_ties = strict_ties
+        """Deduct a backward that follows another tie rule than its course's (``--strict-ties``)."""
+        self.notes: dict[str, str] = {}
+        """Conventions the template leaves open that this unit's checks met, said without a
+        deduction: quantity -> the note."""
 
     @property
     def unit(self) -> str:

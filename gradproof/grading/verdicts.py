@@ -153,8 +153,13 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
         except AssertionError as exc:
             if graded.binding.ties is not None:
                 why = graded.binding.ties.explain(example.copy(), v.copy(), grads)
+                if why and not graded.strict_ties:
+                    # The course's own checks never produce a tie: its rule there is a convention
+                    # the template leaves open, a note with no deduction unless --strict-ties.
+                    graded.notes.setdefault(f"{spec.name} d{name} at ties", why)
+                    continue
                 if why:
-                    raise AssertionError(f"{why}\n{exc}") from None
+                    raise AssertionError(f"{why} (deducted under --strict-ties)\n{exc}") from None
             zeros = _zeros(f"{spec.name} d{name}", grads[name], expected[name])
             consistent = _consistent_with_own_forward(graded, example, seed)
             if consistent is None:
