@@ -101,13 +101,18 @@ class Worker:
             self.load_error = str(exc)
             self.names = frozenset()
             return
-        if header.get("ok"):
-            self.names, self.load_error = frozenset(header["names"]), None
-            self.defined = frozenset(header.get("defined", ()))
-            self.params = dict(header.get("params", {}))
-            self.load_notes = tuple(header.get("notes", ()))
-        else:
-            self.names, self.load_error = frozenset(), header["error"]
+        try:
+            if header.get("ok"):
+                self.names, self.load_error = frozenset(map(str, header["names"])), None
+                self.defined = frozenset(map(str, header.get("defined", ())))
+                self.params = {str(k): int(v) for k, v in dict(header.get("params", {})).items()}
+                self.load_notes = tuple(str(note)[:2000] for note in header.get("notes", ()))
+            else:
+                self.names, self.load_error = frozenset(), str(header["error"])[:4000]
+        except (AttributeError, KeyError, TypeError, ValueError):
+            # Whatever the candidate's process sends is its failure, never an error of the run.
+            self.stop()
+            self.names, self.load_error = frozenset(), "the candidate's process sent a malformed reply"
 
     def stop(self) -> None:
         if self._process is not None:
