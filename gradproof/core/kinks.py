@@ -87,8 +87,8 @@ class Kinks:
     >>> from gradproof.core.registry import Example
     >>> k.distance(Example({"x": np.array([0.5, -0.25])}))
     0.25
-    >>> k.away(Example({"x": np.array([1e-4, -2.0])})).inputs["x"]
-    array([ 0.001, -2.   ])
+    >>> k.away(Example({"x": np.array([1e-4, -2.0])})).inputs["x"].tolist()
+    [0.001, -2.0]
     """
 
     where: str
@@ -208,8 +208,8 @@ def ties(name: str, *, where: str = "", grid: Sequence[float] = (0.5, 1.0, 2.0))
 
     The distance is half the smallest gap between any two values (conservative: two values that never
     compete count too). ``onto`` rounds every value to a coarse grid (a step drawn from ``grid``), so
-    that many values tie, maxima included. There is no ``away``: draw tie-free values with
-    :func:`gradproof.core.strategies.distinct_values`.
+    that many values tie, maxima included, and copies one value onto another if none do. There is no
+    ``away``: draw tie-free values with :func:`gradproof.core.strategies.distinct_values`.
 
     >>> ties("x").where
     'a tie between two values of x'
@@ -220,7 +220,11 @@ def ties(name: str, *, where: str = "", grid: Sequence[float] = (0.5, 1.0, 2.0))
 
     def onto(example: Example, rng: np.random.Generator) -> Example:
         step = float(rng.choice(grid))
-        return with_input(example, name, np.round(example.inputs[name] / step) * step)
+        x = np.round(example.inputs[name] / step) * step
+        if x.size > 1 and half_smallest_gap(x) > 0:  # too few values to share a grid point
+            i, j = rng.choice(x.size, size=2, replace=False)
+            x.flat[j] = x.flat[i]
+        return with_input(example, name, x)
 
     return Kinks(where=where or f"a tie between two values of {name}", distance=distance, onto=onto)
 
