@@ -122,8 +122,9 @@ def spec_of(name, build, shapes, twin, geometry, *, params, buffers=(), classes=
             where="a ReLU input at 0, or a tie for a max-pool window's maximum, inside the network",
             distance=kink_distance,
             not_pinned=(
-                "a kink inside a network is no fixed value of its inputs, so no example can be moved "
-                "exactly onto it; the at-kink examples of relu and max_pool2d pin the layers it is built of"
+                "a kink inside a network sits at no fixed value of its inputs: putting an activation "
+                "exactly on it would hang on the rounding of every sum before it; the at-kink examples "
+                "of relu and max_pool2d pin the layers the networks are built of"
             ),
         ),
     )(twin)
