@@ -465,8 +465,9 @@ def onto_zero_margins(example: Example, rng: np.random.Generator) -> Example:
     :math:`(1 - x_y) + x_c` is exactly 0 in floating point, summed in PyTorch's order."""
     x, y = example.inputs["x"].copy(), example.inputs["y"]
     rows = np.arange(x.shape[0])
-    mask = kinks.some_elements(x.shape, rng)
-    mask[rows, y] = False
+    wrong_class = np.ones(x.shape, dtype=bool)
+    wrong_class[rows, y] = False
+    mask = kinks.some_elements(x.shape, rng, among=wrong_class)
     x[mask] = np.broadcast_to(-(1.0 - x[rows, y])[:, None], x.shape)[mask]
     return kinks.with_input(example, "x", x)
 

@@ -119,16 +119,19 @@ class Kinks:
         return examples.map(self.away)
 
 
-def some_elements(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """A boolean mask of ``shape``: each element with probability one half, and at least one (for a
-    non-empty shape), so that an ``onto`` always moves something.
+def some_elements(
+    shape: tuple[int, ...], rng: np.random.Generator, among: np.ndarray | None = None
+) -> np.ndarray:
+    """A boolean mask of ``shape``: each element (of those ``among`` allows) with probability one
+    half, and at least one when any is allowed, so that an ``onto`` always moves something.
 
     >>> bool(some_elements((2, 3), np.random.default_rng(0)).any())
     True
     """
-    mask = rng.random(shape) < 0.5
-    if mask.size and not mask.any():
-        mask.flat[rng.integers(mask.size)] = True
+    allowed = np.ones(shape, dtype=bool) if among is None else np.asarray(among, dtype=bool)
+    mask = (rng.random(shape) < 0.5) & allowed
+    if allowed.any() and not mask.any():
+        mask.flat[rng.choice(np.flatnonzero(allowed))] = True
     return mask
 
 
