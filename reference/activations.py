@@ -7,6 +7,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
+from gradproof.core import kinks
 from gradproof.core import strategies as gs
 from gradproof.core.registry import Example, op
 
@@ -283,17 +284,18 @@ def activation_examples(elements=None, **hparams):
     return st.tuples(x, st.fixed_dictionaries(hparams)).map(lambda pair: Example({"x": pair[0]}, pair[1]))
 
 
-def distance_to_zero(example: Example) -> float:
-    return float(np.min(np.abs(example.inputs["x"])))
+AT_ZERO = kinks.at_values("x", (0.0,))
+"""The kink of ReLU, leaky ReLU and ELU (for alpha != 1): the slope jumps at x = 0. On it each takes
+the slope of its left side, as PyTorch: ReLU 0, leaky ReLU its negative slope, ELU alpha."""
 
 
 @op(
     "relu",
     forward=relu_forward,
     backward=relu_backward,
-    examples=activation_examples(gs.away_from((0.0,))),
+    examples=AT_ZERO.keep_away(activation_examples()),
     differentiable=("x",),
-    kink_distance=distance_to_zero,
+    kinks=AT_ZERO,
 )
 def relu_twin(x):
     import torch
@@ -332,11 +334,9 @@ def tanh_twin(x):
     "leaky_relu",
     forward=leaky_relu_forward,
     backward=leaky_relu_backward,
-    examples=activation_examples(
-        gs.away_from((0.0,)), negative_slope=gs.floats(min_value=0.0, max_value=0.5)
-    ),
+    examples=AT_ZERO.keep_away(activation_examples(negative_slope=gs.floats(min_value=0.0, max_value=0.5))),
     differentiable=("x",),
-    kink_distance=distance_to_zero,
+    kinks=AT_ZERO,
 )
 def leaky_relu_twin(x, *, negative_slope):
     import torch.nn.functional as F
@@ -348,9 +348,9 @@ def leaky_relu_twin(x, *, negative_slope):
     "elu",
     forward=elu_forward,
     backward=elu_backward,
-    examples=activation_examples(gs.away_from((0.0,)), alpha=gs.floats(min_value=0.1, max_value=2.0)),
+    examples=AT_ZERO.keep_away(activation_examples(alpha=gs.floats(min_value=0.1, max_value=2.0))),
     differentiable=("x",),
-    kink_distance=distance_to_zero,
+    kinks=AT_ZERO,
 )
 def elu_twin(x, *, alpha):
     import torch.nn.functional as F
@@ -371,30 +371,32 @@ def gelu_twin(x):
     return F.gelu(x)
 
 
+SOFTPLUS_THRESHOLD = kinks.at_values(
+    "x",
+    lambda hparams: (hparams["threshold"] / hparams["beta"],),
+    where="x = threshold / beta, where softplus jumps to x",
+)
+
+
 @st.composite
 def softplus_examples(draw):
+    """Values reaching past threshold / beta (down to 0.25), on both sides of the jump."""
     beta = draw(gs.floats(min_value=0.5, max_value=4.0))
     threshold = draw(st.sampled_from([20.0, 5.0, 1.0]))
-    # Values reach past threshold / beta (down to 0.25), on both sides of the jump but never near it.
-    elements = gs.away_from((threshold / beta,), min_value=-6.0, max_value=6.0)
     shape = draw(gs.shapes(min_dims=1, max_dims=3))
     return Example(
-        inputs={"x": draw(gs.arrays(shape, elements=elements))},
+        inputs={"x": draw(gs.arrays(shape, elements=gs.floats(min_value=-6.0, max_value=6.0)))},
         hparams={"beta": beta, "threshold": threshold},
     )
-
-
-def distance_to_softplus_threshold(example: Example) -> float:
-    return float(np.min(np.abs(example.inputs["x"] - example.hparams["threshold"] / example.hparams["beta"])))
 
 
 @op(
     "softplus",
     forward=softplus_forward,
     backward=softplus_backward,
-    examples=softplus_examples(),
+    examples=SOFTPLUS_THRESHOLD.keep_away(softplus_examples()),
     differentiable=("x",),
-    kink_distance=distance_to_softplus_threshold,
+    kinks=SOFTPLUS_THRESHOLD,
 )
 def softplus_twin(x, *, beta, threshold):
     import torch.nn.functional as F

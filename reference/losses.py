@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from gradproof.core import kinks
 from gradproof.core import strategies as gs
 from gradproof.core.registry import Example, op
 
@@ -459,6 +460,26 @@ def margin_distance(example: Example) -> float:
     return float(np.min(np.abs(margins)) / 2) if x.shape[1] > 1 else np.inf
 
 
+def onto_zero_margins(example: Example, rng: np.random.Generator) -> Example:
+    """Some wrong-class scores moved to :math:`x_c = -(1 - x_y)`, so that the margin
+    :math:`(1 - x_y) + x_c` is exactly 0 in floating point, summed in PyTorch's order."""
+    x, y = example.inputs["x"].copy(), example.inputs["y"]
+    rows = np.arange(x.shape[0])
+    wrong_class = np.ones(x.shape, dtype=bool)
+    wrong_class[rows, y] = False
+    mask = kinks.some_elements(x.shape, rng, among=wrong_class)
+    x[mask] = np.broadcast_to(-(1.0 - x[rows, y])[:, None], x.shape)[mask]
+    return kinks.with_input(example, "x", x)
+
+
+HINGE = kinks.Kinks(
+    where="a margin 1 - x[n, y[n]] + x[n, c] of exactly 0",
+    distance=margin_distance,
+    onto=onto_zero_margins,
+)
+"""On a margin of 0 the hinge is not violated (the subgradient 0), as in PyTorch's ``z > 0``."""
+
+
 @st.composite
 def kl_div_examples(draw):
     n, c = batch_and_classes(draw)
@@ -526,7 +547,7 @@ def binary_cross_entropy_with_logits_twin(x, target, reduction):
     backward=multi_margin_loss_backward,
     examples=multi_margin_loss_examples(),
     differentiable=("x",),
-    kink_distance=margin_distance,
+    kinks=HINGE,
 )
 def multi_margin_loss_twin(x, y, reduction):
     import torch.nn.functional as F

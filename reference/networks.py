@@ -18,6 +18,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
+from gradproof.core import kinks
 from gradproof.core.registry import Example, op
 from reference.activations import relu_backward, relu_forward
 from reference.conv import conv2d_backward, conv2d_forward
@@ -117,7 +118,15 @@ def spec_of(name, build, shapes, twin, geometry, *, params, buffers=(), classes=
         backward=backward,
         examples=examples(),
         differentiable=("x", *params),
-        kink_distance=kink_distance,
+        kinks=kinks.Kinks(
+            where="a ReLU input at 0, or a tie for a max-pool window's maximum, inside the network",
+            distance=kink_distance,
+            not_pinned=(
+                "a kink inside a network sits at no fixed value of its inputs: putting an activation "
+                "exactly on it would hang on the rounding of every sum before it; the at-kink examples "
+                "of relu and max_pool2d pin the layers the networks are built of"
+            ),
+        ),
     )(twin)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from gradproof.core import kinks
 from gradproof.core import strategies as gs
 from gradproof.core.registry import Example, op
 from reference.windows import pad, pair, scatter_windows, unpad, windows
@@ -212,11 +213,9 @@ def pool_examples(distinct: bool):
     return examples()
 
 
-def half_smallest_gap(example: Example) -> float:
-    """A max changes its winner only when two values meet: no perturbation of max-norm below half
-    the smallest gap between values can make them meet."""
-    values = np.sort(example.inputs["x"].ravel())
-    return float(np.min(np.diff(values)) / 2) if values.size > 1 else np.inf
+# A max changes its winner only when two values meet. On a tie PyTorch's CPU kernel, and the
+# reference, hand the window's gradient to the first maximum (see max_pool2d_forward).
+MAX_TIES = kinks.ties("x", where="a tie for a window's maximum (any two equal values of x, to be safe)")
 
 
 @op(
@@ -225,7 +224,7 @@ def half_smallest_gap(example: Example) -> float:
     backward=max_pool2d_backward,
     examples=pool_examples(distinct=True),
     differentiable=("x",),
-    kink_distance=half_smallest_gap,
+    kinks=MAX_TIES,
 )
 def max_pool2d_twin(x, *, kernel_size, stride, padding):
     import torch.nn.functional as F

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from gradproof.core import kinks
 from gradproof.core import strategies as gs
 from gradproof.core.registry import Example, op
 from reference.losses import REDUCTIONS, _check_reduction, _reduce, _reduce_backward
@@ -204,7 +205,23 @@ def l1_loss_examples(draw):
 
 def half_distance_to_equal(example: Example) -> float:
     diff = example.inputs["pred"] - example.inputs["target"]
-    return float(np.min(np.abs(diff)) / 2)
+    return float(np.min(np.abs(diff)) / 2) if diff.size else np.inf
+
+
+def onto_equal(example: Example, rng: np.random.Generator) -> Example:
+    """Some targets set equal to their predictions."""
+    pred, target = example.inputs["pred"], example.inputs["target"].copy()
+    mask = kinks.some_elements(pred.shape, rng)
+    target[mask] = pred[mask]
+    return kinks.with_input(example, "target", target)
+
+
+PRED_EQUALS_TARGET = kinks.Kinks(
+    where="pred = target, where |pred - target| has its kink",
+    distance=half_distance_to_equal,
+    onto=onto_equal,
+)
+"""On it the L1 loss takes the subgradient sign(0) = 0, as PyTorch."""
 
 
 @st.composite
@@ -231,7 +248,7 @@ def l2_penalty_examples(draw):
     backward=l1_loss_backward,
     examples=l1_loss_examples(),
     differentiable=("pred", "target"),
-    kink_distance=half_distance_to_equal,
+    kinks=PRED_EQUALS_TARGET,
 )
 def l1_loss_twin(pred, target, reduction):
     import torch.nn.functional as F

@@ -11,6 +11,7 @@ from gradproof.core import strategies as gs
 CHECKS = {
     "gradients": checks.check_gradients,
     "twin": checks.check_against_twin,
+    "twin_at_kinks": checks.check_against_twin_at_kinks,
     "linearity": checks.check_backward_linearity,
     "contracts": checks.check_contracts,
 }

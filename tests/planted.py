@@ -79,6 +79,23 @@ def relu_backward_nan(dout, cache):
         return dout * (x > 0) / (x > 0)
 
 
+def relu_backward_one_at_zero(dout, cache):
+    """``x >= 0`` for ``x > 0``: takes ReLU'(0) = 1 where PyTorch takes 0. Right everywhere but on the
+    kink, which only the at-kink examples reach."""
+    x = cache
+    return dout * (x >= 0)
+
+
+def multi_margin_loss_counts_zero_margins(x, y, reduction="mean"):
+    """``margins >= 0`` for ``margins > 0``: a margin of exactly 0 counted as violated (the loss is
+    the same, its gradient is not)."""
+    loss, (_, labels, reduction) = multi_margin_loss_forward(x, y, reduction)
+    rows = np.arange(x.shape[0])
+    margins = 1.0 - x[rows, labels][:, None] + x
+    margins[rows, labels] = -1.0
+    return loss, (margins >= 0, labels, reduction)
+
+
 def relu_backward_returns_none(dout, cache):
     """A stub never filled in."""
     return None
@@ -206,6 +223,15 @@ PLANTED = [
     Planted("relu", {"backward": relu_backward_passes_everything}, "gradients", ("relu dx", "worst element")),
     Planted("relu", {"backward": relu_backward_nan}, "contracts", ("relu dx", "not finite")),
     Planted("relu", {"backward": relu_backward_returns_none}, "contracts", ("relu dx", "returned None")),
+    Planted(
+        "relu", {"backward": relu_backward_one_at_zero}, "twin_at_kinks", ("relu dx", "moved onto its kinks")
+    ),
+    Planted(
+        "multi_margin_loss",
+        {"forward": multi_margin_loss_counts_zero_margins},
+        "twin_at_kinks",
+        ("multi_margin_loss dx", "torch autograd"),
+    ),
     Planted(
         "mse_loss", {"backward": mse_backward_missing_two}, "gradients", ("mse_loss dpred", "worst element")
     ),

@@ -62,7 +62,7 @@ def test_kink_is_flagged_only_where_the_step_crosses_it():
 
 def relu_near_kink(x):
     """ReLU with no kink declared and an example sitting on the kink, as a careless spec might."""
-    spec = dataclasses.replace(registry.get("relu"), kink_distance=None)
+    spec = dataclasses.replace(registry.get("relu"), kinks=None)
     return spec, Example(inputs={"x": x})
 
 
@@ -152,6 +152,6 @@ def test_kink_on_an_input_too_large_to_localise_is_still_reported_as_a_kink(monk
     monkeypatch.setattr(checks, "LOCALISE_MAX_SIZE", 0)  # as if 10x10 were too large to localise
     x = np.full((10, 10), 0.5)
     x[7, 9] = 1e-9  # inside the step along any direction
-    spec = dataclasses.replace(registry.get("relu"), kink_distance=None)
+    spec = dataclasses.replace(registry.get("relu"), kinks=None)
     with pytest.raises(KinkCrossed, match="relu dx: kink crossed along a random direction u"):
         check_gradients(spec, Example(inputs={"x": x}), seed=0, full=False)

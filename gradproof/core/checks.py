@@ -13,6 +13,7 @@ import numpy as np
 
 from gradproof.core.compare import as_array, assert_close, assert_finite, format_index
 from gradproof.core.fd import EPS, directional_slopes, elementwise_slopes, random_direction, scalarize
+from gradproof.core.kinks import how_to_declare
 from gradproof.core.registry import Example, OpSpec
 
 DIRECTIONS = 2
@@ -32,6 +33,18 @@ class CallFailed(AssertionError):
 
 class KinkCrossed(AssertionError):
     """The finite-difference step straddled a point where the forward is not differentiable."""
+
+
+class UndeclaredKink(AssertionError):
+    """The forward is not differentiable at an example of an op that declares no kinks there."""
+
+
+def _kink_advice(spec: OpSpec, name: str, value: float | None = None) -> str:
+    """What a kink message ends with: the kinks the op declares, or how to declare them."""
+    advice = how_to_declare(name, value)
+    if spec.kinks is None:
+        return f"{spec.name} declares no kinks; if this one is the op's own, {advice}"
+    return f"{spec.name} declares kinks at {spec.kinks.where}; if this one is elsewhere, {advice}"
 
 
 def call_forward(spec: OpSpec, example: Example, context: str = ""):
@@ -123,9 +136,10 @@ def check_gradients(
         distance = spec.kink_distance(example)
         if not distance > 2 * EPS:
             raise ValueError(
-                f"{spec.name}: its examples strategy drew an example {distance:g} from a kink, inside the "
-                f"finite-difference step {EPS:g}; the strategy must keep a margin (gradproof.core.strategies."
-                f"away_from, distinct_values)\n{text}"
+                f"{spec.name}: its examples strategy drew an example {distance:g} from a kink "
+                f"({spec.kinks.where}), inside the finite-difference step {EPS:g}; the strategy must keep a "
+                f"margin: spec.kinks.keep_away(examples), or gradproof.core.strategies.away_from, "
+                f"distinct_values\n{text}"
             )
     rng = np.random.default_rng(seed)
     out, cache = call_forward(spec, example, text)
@@ -154,7 +168,8 @@ def check_gradients(
                         f"gradient: the central slope {float(slopes.central):.6g} disagrees with both "
                         f"one-sided slopes (behind {float(slopes.behind):.6g}, "
                         f"ahead {float(slopes.ahead):.6g}); "
-                        f"{name} has {size} elements, too many to say which one sits on the kink\n{text}"
+                        f"{name} has {size} elements, too many to say which one sits on the kink; "
+                        f"{_kink_advice(spec, name)}\n{text}"
                     )
                 raise AssertionError(
                     f"{spec.name} d{name}: backward disagrees with finite differences along a random "
@@ -190,8 +205,78 @@ def _full_check(spec, name, grad, g, g0, example, text) -> None:
             f"central difference {slopes.central[at]:.6g} disagrees with both one-sided slopes (behind "
             f"{slopes.behind[at]:.6g}, ahead {slopes.ahead[at]:.6g}), so the step {EPS:g} straddles a point "
             f"where the forward is not differentiable and cannot judge the backward's {grad[at]:.6g} there "
-            f"({int(crossed.sum())} such elements)\n{text}"
+            f"({int(crossed.sum())} such elements); {_kink_advice(spec, name)}\n{text}"
         )
+
+
+def check_differentiable_at(
+    spec: OpSpec, example: Example, *, seed: int, directions: int = DIRECTIONS, context: str = ""
+) -> None:
+    r"""The forward must be differentiable at ``example``: raises :class:`UndeclaredKink` where it is
+    not, whatever the backward says.
+
+    For every floating differentiable input, the one-sided difference quotients of
+    :math:`g = \langle v, f \rangle` must agree: along every coordinate axis for inputs of at most
+    :data:`FULL_CHECK_MAX_SIZE` elements (so the message names the element), along ``directions``
+    random directions for larger ones. A check of the backward cannot see a kink where the backward
+    happens to return the average of the two slopes (``sign(0) = 0`` for ``|x|``); this one can.
+    Run it on an op that declares no kinks, at examples snapped to simple values
+    (:func:`gradproof.core.kinks.snapped`), where undeclared kinks hide.
+
+    Curvature alone makes the one-sided slopes differ by about :math:`\epsilon g''`, which can pass
+    the tolerance where :math:`g''` is large (a log near 1); so the slopes are taken at two steps, and
+    only a disagreement that does not shrink with the step is a kink.
+    """
+    __tracebackhide__ = True
+    example = example.copy()
+    text = _context(example, context) + f"\n  upstream gradient dout: standard normal, seed {seed}"
+    rng = np.random.default_rng(seed)
+    out, _ = call_forward(spec, example, text)
+    v = rng.standard_normal(out.shape)
+    g = scalarize(spec.forward, example.inputs, example.hparams, v)
+    g0 = float(np.sum(v * out.astype(np.float64)))
+    tol = spec.tolerance("fd")
+    for name in present(spec, example):
+        x = example.inputs[name]
+        if not np.issubdtype(x.dtype, np.floating) or x.size == 0:
+            continue
+        if x.size <= FULL_CHECK_MAX_SIZE:
+            wide, narrow = (elementwise_slopes(g, example.inputs, name, g0, eps) for eps in KINK_STEPS)
+            jumps = _jumps(wide, narrow, tol)
+            if jumps.any():
+                at = tuple(np.argwhere(jumps)[0]) if jumps.ndim else ()
+                behind, ahead = narrow.behind[at], narrow.ahead[at]
+                raise UndeclaredKink(
+                    f"{spec.name} d{name}: kink at {name}{format_index(at)} = {float(x[at]):.6g}: the slope "
+                    f"of <dout, forward> there is {behind:.6g} from behind and {ahead:.6g} ahead, at steps "
+                    f"{KINK_STEPS[0]:g} and {KINK_STEPS[1]:g} alike ({int(jumps.sum())} such elements); "
+                    f"{_kink_advice(spec, name, float(x[at]))}\n{text}"
+                )
+            continue
+        for _ in range(directions):
+            u = random_direction(rng, x.shape)
+            wide, narrow = (directional_slopes(g, example.inputs, name, u, g0, eps) for eps in KINK_STEPS)
+            if _jumps(wide, narrow, tol):
+                raise UndeclaredKink(
+                    f"{spec.name} d{name}: kink along a random direction u: the slope of <dout, forward> is "
+                    f"{float(narrow.behind):.6g} from behind and {float(narrow.ahead):.6g} ahead, at steps "
+                    f"{KINK_STEPS[0]:g} and {KINK_STEPS[1]:g} alike; {name} has {x.size} elements, too many "
+                    f"to say which one sits on it; {_kink_advice(spec, name)}\n{text}"
+                )
+
+
+KINK_STEPS = (EPS, EPS / 10)
+"""The two steps :func:`check_differentiable_at` compares: curvature's share of the one-sided slopes'
+disagreement shrinks tenfold from one to the other, a kink's does not."""
+
+
+def _jumps(wide, narrow, tol) -> np.ndarray:
+    """Where the one-sided slopes disagree beyond the tolerance (as in ``Slopes.kinked``: the central
+    slope, their mean, disagrees with both) at the narrow step, by at least half as much as at the
+    wide one."""
+    allowed = tol.atol + tol.rtol * np.abs(narrow.central)
+    gap_wide, gap_narrow = np.abs(wide.ahead - wide.behind), np.abs(narrow.ahead - narrow.behind)
+    return (gap_narrow > 2 * allowed) & (gap_narrow > 0.5 * gap_wide)
 
 
 def _twin_inputs(spec: OpSpec, example: Example):
@@ -243,6 +328,17 @@ def check_against_twin(spec: OpSpec, example: Example, *, seed: int, context: st
             got_label="backward",
             expected_label="torch autograd",
         )
+
+
+def check_against_twin_at_kinks(spec: OpSpec, example: Example, *, seed: int, context: str = "") -> None:
+    """:func:`check_against_twin` on ``example`` moved onto the op's kinks (``spec.kinks.onto``, with
+    ``seed``): the reference's convention where the derivative does not exist must be the twin's."""
+    __tracebackhide__ = True
+    if spec.kinks is None or spec.kinks.onto is None:
+        raise ValueError(f"{spec.name}: declares no kinks to move onto ({_kink_advice(spec, 'x')})")
+    on_kink = spec.kinks.onto(example.copy(), np.random.default_rng(seed))
+    moved = f"  moved onto its kinks ({spec.kinks.where}) with seed {seed}"
+    check_against_twin(spec, on_kink, seed=seed, context=f"{moved}\n{context}" if context else moved)
 
 
 def check_backward_linearity(spec: OpSpec, example: Example, *, seed: int, context: str = "") -> None:

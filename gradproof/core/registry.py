@@ -2,7 +2,8 @@
 
 A spec says everything the properties need to test an op: the NumPy reference (forward and
 backward), the PyTorch twin, a Hypothesis strategy of valid examples, which inputs are
-differentiable, how far an example sits from the op's kinks, and tolerance overrides with reasons.
+differentiable, where the op's kinks are (:mod:`gradproof.core.kinks`), and tolerance overrides with
+reasons.
 
 Ops outside this repository register through the entry-point group ``gradproof.ops``: the entry
 point names a module, and importing it runs its ``@op`` decorators. This repository's own
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from gradproof.core.compare import Tolerance, ToleranceOverride, tolerance_for
+from gradproof.core.kinks import Kinks
 
 ENTRY_POINT_GROUP = "gradproof.ops"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -52,7 +54,7 @@ class Example:
         return Example({name: value.copy() for name, value in self.inputs.items()}, dict(self.hparams))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class OpSpec:
     """Everything the properties need to know about one op.
 
@@ -74,12 +76,18 @@ class OpSpec:
         Valid inputs by construction: every example it draws must be one the op is defined on.
     differentiable : tuple of str
         The inputs the backward pass differentiates, in the order ``backward`` returns them.
-    kink_distance : callable, optional
-        ``kink_distance(example) -> float``: how far (in max-norm) the example sits from the nearest
-        point where the op is not differentiable, e.g. ``min |x|`` for ReLU. The strategy keeps this
-        above a margin; the gradient check refuses an example closer than its finite-difference step.
+    kinks : Kinks, optional
+        Where the op is not differentiable (:mod:`gradproof.core.kinks`): the strategy keeps a margin
+        from them, the gradient check refuses an example inside its step, and the at-kink property
+        compares the op with its twin on them. ``None``: the op is differentiable everywhere, which
+        the undeclared-kink property checks.
     tolerances : tuple of ToleranceOverride
         Exceptions to the tolerance table, each with its reason.
+    kink_distance : callable, optional
+        Only a keyword, for a spec that knows its kinks' distance and nothing more (a candidate's op
+        graded like a reference op): ``OpSpec(..., kink_distance=f)`` declares
+        ``Kinks(distance=f, not_pinned=...)``. Read back, :attr:`kink_distance` is
+        ``kinks.distance``, or ``None``.
     """
 
     name: str
@@ -88,10 +96,47 @@ class OpSpec:
     twin: Callable[..., Any]
     examples: Any
     differentiable: tuple[str, ...]
-    kink_distance: Callable[[Example], float] | None = None
+    kinks: Kinks | None = None
     tolerances: tuple[ToleranceOverride, ...] = ()
 
-    def __post_init__(self) -> None:
+    # Written out (init=False) only to take the keyword kink_distance beside the fields: a dataclass
+    # InitVar would not do, as dataclasses.replace() reads it back and would redeclare kinks removed.
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., tuple[Any, Any]],
+        backward: Callable[[Any, Any], Any],
+        twin: Callable[..., Any],
+        examples: Any,
+        differentiable: tuple[str, ...],
+        kinks: Kinks | None = None,
+        tolerances: tuple[ToleranceOverride, ...] = (),
+        *,
+        kink_distance: Callable[[Example], float] | None = None,
+    ) -> None:
+        if kink_distance is not None:
+            if kinks is not None:
+                raise ValueError(f"op {name}: give kinks or kink_distance, not both")
+            kinks = Kinks(
+                where="where its kink_distance measures",
+                distance=kink_distance,
+                not_pinned="declared by a kink_distance only, with no onto",
+            )
+        fields = {
+            "name": name,
+            "forward": forward,
+            "backward": backward,
+            "twin": twin,
+            "examples": examples,
+            "differentiable": differentiable,
+            "kinks": kinks,
+            "tolerances": tolerances,
+        }
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
+        self._validate()
+
+    def _validate(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"op name {self.name!r} must be lower-case letters, digits and '_'")
         if isinstance(self.differentiable, str) or not self.differentiable:
@@ -101,6 +146,8 @@ class OpSpec:
         for override in self.tolerances:
             if not isinstance(override, ToleranceOverride):
                 raise TypeError(f"op {self.name}: tolerances must be ToleranceOverride, not {override!r}")
+        if self.kinks is not None and not isinstance(self.kinks, Kinks):
+            raise TypeError(f"op {self.name}: kinks must be a gradproof.core.kinks.Kinks, not {self.kinks!r}")
 
     def __repr__(self) -> str:
         # Pytest prints the spec in every failing traceback; its name and home say which it is.
@@ -113,6 +160,11 @@ class OpSpec:
     def source(self) -> str:
         """The module that defines the reference forward."""
         return getattr(self.forward, "__module__", "?")
+
+    @property
+    def kink_distance(self) -> Callable[[Example], float] | None:
+        """``kinks.distance``, or ``None`` when the op declares no kinks."""
+        return None if self.kinks is None else self.kinks.distance
 
 
 @dataclass(frozen=True)
@@ -192,7 +244,7 @@ def op(
     backward: Callable,
     examples: Any,
     differentiable: tuple[str, ...],
-    kink_distance: Callable[[Example], float] | None = None,
+    kinks: Kinks | None = None,
     tolerances: tuple[ToleranceOverride, ...] = (),
 ) -> Callable[[Callable], Callable]:
     """Register an op; decorates its PyTorch twin and returns the twin unchanged.
@@ -201,8 +253,10 @@ def op(
     --------
     ::
 
-        @op("relu", forward=relu_forward, backward=relu_backward, examples=relu_examples(),
-            differentiable=("x",), kink_distance=lambda ex: float(np.min(np.abs(ex.inputs["x"]))))
+        RELU_KINK = kinks.at_values("x", (0.0,))
+
+        @op("relu", forward=relu_forward, backward=relu_backward,
+            examples=RELU_KINK.keep_away(relu_examples()), differentiable=("x",), kinks=RELU_KINK)
         def relu_twin(x):
             import torch
             return torch.relu(x)
@@ -217,7 +271,7 @@ def op(
                 twin=twin,
                 examples=examples,
                 differentiable=differentiable,
-                kink_distance=kink_distance,
+                kinks=kinks,
                 tolerances=tolerances,
             )
         )
