@@ -346,8 +346,10 @@ def _record(item: pytest.Item, report, call, candidate, unit) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.grades or config.option.collectonly:
+    if session is None or config.option.collectonly:
         return
+    if not any(grade.outcomes for grade in session.grades):
+        return  # no grading test ran (`pytest properties -k relu`): there is no grade to show
     from gradproof.grading import render
 
     markup = terminalreporter.isatty
