@@ -82,16 +82,7 @@ def send(evaluator: worker.Evaluator, *calls: Call) -> list[dict]:
     """``calls`` as one request through the framing, evaluated; the replies, decoded as the grading
     process decodes them (kept objects as handles)."""
     arrays: list = []
-    encoded = [
-        {
-            "fn": call.fn,
-            "args": wire.encode(list(call.args), arrays),
-            "kwargs": wire.encode(dict(call.kwargs), arrays),
-            "store": list(call.store),
-            "return_args": call.return_args,
-        }
-        for call in calls
-    ]
+    encoded = wire.encode_calls(calls, arrays)
     header, received = _through_pipe({"calls": encoded}, arrays)
     out_arrays: list = []
     replies = [evaluator.call(request, received, out_arrays) for request in header["calls"]]

@@ -194,16 +194,7 @@ class Worker:
 
     def _send(self, calls: list[Call], reset: bool):
         arrays: list = []
-        encoded = [
-            {
-                "fn": call.fn,
-                "args": wire.encode(list(call.args), arrays),
-                "kwargs": wire.encode(dict(call.kwargs), arrays),
-                "store": list(call.store),
-                "return_args": call.return_args,
-            }
-            for call in calls
-        ]
+        encoded = wire.encode_calls(calls, arrays)
         names = ", ".join(sorted({call.fn for call in calls}))
         return self._exchange(
             {"calls": encoded, "reset": reset}, arrays, self.timeout * max(1, len(calls)), names

@@ -105,6 +105,22 @@ def decode(data, arrays: list, resolve=None):
     raise ValueError(f"unknown tagged value {data!r}")
 
 
+def encode_calls(calls, arrays: list) -> list[dict]:
+    """Calls (objects with ``fn``, ``args``, ``kwargs``, ``store`` and ``return_args``, as
+    :class:`gradproof.grading.calls.Call`) as a request's ``"calls"``, their arrays appended to
+    ``arrays``."""
+    return [
+        {
+            "fn": call.fn,
+            "args": encode(list(call.args), arrays),
+            "kwargs": encode(dict(call.kwargs), arrays),
+            "store": list(call.store),
+            "return_args": bool(call.return_args),
+        }
+        for call in calls
+    ]
+
+
 def pack(header: dict, arrays: list) -> bytes:
     chunks = []
     text = json.dumps(header).encode()
