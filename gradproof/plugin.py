@@ -40,6 +40,8 @@ DEFAULT_PROFILES: dict[str, dict] = {
 }
 COMMON = {"deadline": None, "print_blob": True}
 PREFIX = "gradproof-"
+OUTPUT_LIMIT = 8000
+"""Characters of a failed check's message kept in the grade's JSON."""
 APIS = ("native", "cs231n", "coursera", "bootcamp")
 """The course APIs (:mod:`gradproof.grading.courses`), named here so that loading the plugin does
 not import the grading code."""
@@ -337,6 +339,8 @@ def _record(item: pytest.Item, report, call, candidate, unit) -> None:
         if len(reason) > 160:
             reason = reason[:157] + "..."
         command = _reproduce_candidate(item, candidate)
+        if len(text) > OUTPUT_LIMIT:  # candidate text (a huge exception message) stays a few kB
+            text = text[:OUTPUT_LIMIT] + f"\n... ({len(text) - OUTPUT_LIMIT} more characters cut)"
         output = f"{text}\n\nreproduce: {command}"
         report.sections.append(("gradproof: reproduce", command))
     session.scoreboard.record(

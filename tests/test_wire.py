@@ -4,6 +4,7 @@ round-trips, framing survives an in-memory pipe, and nothing that needs pickle c
 from __future__ import annotations
 
 import io
+import json
 import struct
 
 import numpy as np
@@ -193,3 +194,18 @@ def test_an_array_that_needs_pickle_cannot_be_read_back():
 def test_pack_refuses_to_write_an_object_array():
     with pytest.raises(ValueError, match="allow_pickle"):
         wire.pack({}, [np.array([None], dtype=object)])
+
+
+def test_a_reply_larger_than_the_limit_is_refused_before_it_is_read():
+    """The grading process reads what a candidate's process sends: a header or arrays past the
+    limit, or a header that is no object, are a ValueError (a failed call), never an allocation."""
+    data = wire.pack({"n_arrays": 1}, [np.zeros(1000)])
+    chunks = io.BytesIO(data)
+    with pytest.raises(ValueError, match="more than 100 bytes of arrays"):
+        wire.read_message(chunks.read, limit=100)
+    chunks = io.BytesIO(wire.pack({"n_arrays": 0, "pad": "x" * 500}, []))
+    with pytest.raises(ValueError, match="a header of .* bytes, more than 100"):
+        wire.read_message(chunks.read, limit=100)
+    listed = json.dumps([]).encode()
+    with pytest.raises(ValueError, match="a header that is a list"):
+        wire.read_message(io.BytesIO(struct.pack(">I", len(listed)) + listed).read)

@@ -27,6 +27,9 @@ DEFAULT_TIMEOUT = 5.0
 IMPORT_TIMEOUT = 60.0
 """Seconds the candidate's import may take (importing torch alone takes several)."""
 STDERR_LINES = 15
+REPLY_LIMIT = 256 << 20
+"""Bytes a reply may hold: the examples are small, and a candidate's process that sends more (an
+array far larger than its inputs) fails that call instead of filling the grader's memory."""
 
 
 @dataclass
@@ -224,7 +227,7 @@ class Worker:
             return b"".join(chunks)
 
         try:
-            return wire.read_message(read)
+            return wire.read_message(read, REPLY_LIMIT)
         except TimeoutError:
             self.stop()
             message = (

@@ -139,11 +139,14 @@ def count_arrays(header: dict) -> int:
     return header.get("n_arrays", 0)
 
 
-def unpack_arrays(read, n: int) -> list:
-    """Read ``n`` arrays with ``read(size) -> bytes``."""
-    arrays = []
+def unpack_arrays(read, n: int, limit: int | None = None) -> list:
+    """Read ``n`` arrays with ``read(size) -> bytes``, together at most ``limit`` bytes."""
+    arrays, total = [], 0
     for _ in range(n):
         (size,) = struct.unpack(">Q", read(8))
+        total += size
+        if limit is not None and total > limit:
+            raise ValueError(f"a message of more than {limit} bytes of arrays")
         arrays.append(np.load(io.BytesIO(read(size)), allow_pickle=False))
     return arrays
 
@@ -153,8 +156,17 @@ def write_message(stream, header: dict, arrays: list) -> None:
     stream.flush()
 
 
-def read_message(read) -> tuple[dict, list]:
-    """One message, with ``read(size) -> bytes`` returning exactly ``size`` bytes or raising EOFError."""
+def read_message(read, limit: int | None = None) -> tuple[dict, list]:
+    """One message, with ``read(size) -> bytes`` returning exactly ``size`` bytes or raising EOFError;
+    with ``limit``, a ValueError for a header or arrays of more bytes than that, before they are read
+    (the grading process reads what a candidate's process sends)."""
     (size,) = struct.unpack(">I", read(4))
+    if limit is not None and size > limit:
+        raise ValueError(f"a header of {size} bytes, more than {limit}")
     header = json.loads(read(size))
-    return header, unpack_arrays(read, count_arrays(header))
+    if not isinstance(header, dict):
+        raise ValueError(f"a header that is a {type(header).__name__}, not an object")
+    n = header.get("n_arrays", 0)
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"a header with n_arrays {n!r}")
+    return header, unpack_arrays(read, n, limit)
