@@ -204,7 +204,7 @@ def test_a_reply_larger_than_the_limit_is_refused_before_it_is_read():
     with pytest.raises(ValueError, match="more than 100 bytes of arrays"):
         wire.read_message(chunks.read, limit=100)
     chunks = io.BytesIO(wire.pack({"n_arrays": 0, "pad": "x" * 500}, []))
-    with pytest.raises(ValueError, match="a header of .* bytes, more than 100"):
+    with pytest.raises(ValueError, match=r"a header of \d+ bytes, more than 100"):
         wire.read_message(chunks.read, limit=100)
     listed = json.dumps([]).encode()
     with pytest.raises(ValueError, match="a header that is a list"):
