@@ -278,6 +278,7 @@ def _candidate_unit(item: pytest.Item):
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _candidate_unit(item) == (None, None):
         return
+    item.config.stash[SESSION_KEY].reached = True
     budget = item.config.getoption("--total-timeout")
     started = item.config.stash.get(START_KEY, None)
     if budget is not None and started is not None and time.monotonic() - started > budget:
@@ -352,8 +353,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     session = config.stash.get(SESSION_KEY, None)
     if session is None or config.option.collectonly:
         return
-    if not any(grade.outcomes for grade in session.grades):
-        return  # no grading test ran (`pytest properties -k relu`): there is no grade to show
+    if not session.reached:
+        return  # no grading test was selected (`pytest properties -k relu`): there is no grade to show
     from gradproof.grading import render
 
     markup = terminalreporter.isatty

@@ -101,6 +101,8 @@ class Session:
         self.options = options
         self.grades = [plan(candidate, options) for candidate in candidates]
         self.scoreboard = Scoreboard(self.grades, options.points)
+        self.reached = False
+        """Whether a grading test of this session was set up (run, or skipped for want of time)."""
 
     @property
     def graded_ops(self) -> list[GradedOp]:
