@@ -51,42 +51,30 @@ def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
     return lines
 
 
+def _test(name: str, score: float, max_score: float, status: str, output: str) -> dict:
+    """One entry of Gradescope's ``tests``."""
+    return {
+        "name": name,
+        "score": score,
+        "max_score": max_score,
+        "status": status,
+        "output": output,
+        "visibility": "visible",
+    }
+
+
 def gradescope(session: Session, seconds: float) -> dict:
     tests, score, max_score = [], 0.0, 0.0
     for grade in session.grades:
+        name = grade.candidate.name
+        # What the grade needs said and is worth no points: the course year, the isolation, loading.
         if grade.convention is not None:
-            tests.append(
-                {
-                    "name": f"{grade.candidate.name}: convention",
-                    "score": 0,
-                    "max_score": 0,
-                    "status": "passed",
-                    "output": grade.convention.describe(),
-                    "visibility": "visible",
-                }
-            )
+            tests.append(_test(f"{name}: convention", 0, 0, "passed", grade.convention.describe()))
         if grade.worker.isolation == "none":
-            tests.append(
-                {
-                    "name": f"{grade.candidate.name}: isolation",
-                    "score": 0,
-                    "max_score": 0,
-                    "status": "failed",
-                    "output": UNISOLATED,
-                    "visibility": "visible",
-                }
-            )
+            tests.append(_test(f"{name}: isolation", 0, 0, "failed", UNISOLATED))
         if grade.worker.load_notes:
-            tests.append(
-                {
-                    "name": f"{grade.candidate.name}: how it was loaded",
-                    "score": 0,
-                    "max_score": 0,
-                    "status": "passed",
-                    "output": "\n".join(grade.worker.load_notes),
-                    "visibility": "visible",
-                }
-            )
+            notes = "\n".join(grade.worker.load_notes)
+            tests.append(_test(f"{name}: how it was loaded", 0, 0, "passed", notes))
         for unit, passed, count, points, weight, _ in session.scoreboard.rows(grade):
             outcomes = grade.outcomes.get(unit, [])
             output = (
@@ -98,29 +86,14 @@ def gradescope(session: Session, seconds: float) -> dict:
             )
             warnings = "".join(f"warning: {w}\n" for w in session.scoreboard.warnings(grade, unit))
             warnings += "".join(f"note: {n}\n" for n in session.scoreboard.notes(grade, unit))
-            tests.append(
-                {
-                    "name": f"{grade.candidate.name}: {unit}",
-                    "score": round(points, 4),
-                    "max_score": weight,
-                    "status": "passed" if count and passed == count else "failed",
-                    "output": warnings + output,
-                    "visibility": "visible",
-                }
-            )
+            status = "passed" if count and passed == count else "failed"
+            tests.append(_test(f"{name}: {unit}", round(points, 4), weight, status, warnings + output))
             score += points
             max_score += weight
         if grade.not_implemented:
-            names = ", ".join(grade.not_implemented)
+            missing = ", ".join(grade.not_implemented)
             tests.append(
-                {
-                    "name": f"{grade.candidate.name}: not implemented",
-                    "score": 0,
-                    "max_score": 0,
-                    "status": "failed",
-                    "output": f"not implemented (not graded): {names}",
-                    "visibility": "visible",
-                }
+                _test(f"{name}: not implemented", 0, 0, "failed", f"not implemented (not graded): {missing}")
             )
     result = {
         "score": round(score, 4),
