@@ -30,6 +30,7 @@ import pytest
 from hypothesis import settings
 
 from gradproof.core import registry
+from gradproof.grading.courses import APIS
 
 DEFAULT_PROFILES: dict[str, dict] = {
     # No deadline in any profile: the first example of a run pays for importing torch, and speed is
@@ -42,9 +43,6 @@ COMMON = {"deadline": None, "print_blob": True}
 PREFIX = "gradproof-"
 OUTPUT_LIMIT = 8000
 """Characters of a failed check's message kept in the grade's JSON."""
-APIS = ("native", "cs231n", "coursera", "bootcamp")
-"""The course APIs (:mod:`gradproof.grading.courses`), named here so that loading the plugin does
-not import the grading code."""
 
 
 def _project_table(config: pytest.Config) -> dict | None:
@@ -217,11 +215,6 @@ def _session(config: pytest.Config):
     return session
 
 
-def _grade_check(function) -> pytest.Mark | None:
-    marks = [m for m in getattr(function, "pytestmark", []) if m.name == "grade_check"]
-    return marks[0] if marks else None
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "op_spec" in metafunc.fixturenames:
         specs = registry.all_specs()
@@ -237,7 +230,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, units in (("graded_op", "graded_ops"), ("graded_optimizer", "graded_optimizers")):
         if name in metafunc.fixturenames:
             graded = getattr(_session(metafunc.config), units)
-            mark = _grade_check(metafunc.function)
+            mark = metafunc.definition.get_closest_marker("grade_check")
             if mark is not None and mark.kwargs.get("needs_backward"):
                 graded = [g for g in graded if g.binding.backward is not None]
             metafunc.parametrize(name, graded, ids=[g.id for g in graded])
