@@ -52,17 +52,21 @@ class CandidateGrade:
 
 def plan(candidate: Candidate, options: Options) -> CandidateGrade:
     """What ``candidate`` is graded on, read from its source; its worker is made, not started."""
-    worker = Worker(candidate, timeout=options.timeout, require_sandbox=options.require_sandbox)
-    grade = CandidateGrade(candidate, worker)
     found = declared(candidate)
     if options.api is not None:
-        grade.api, grade.api_reason = get_api(options.api), "chosen with --candidate-api"
+        api, api_reason = get_api(options.api), "chosen with --candidate-api"
     else:
-        grade.api = detect(found.names, found.params)
-        grade.api_reason = "detected from its function names; --candidate-api overrides"
+        api = detect(found.names, found.params)
+        api_reason = "detected from its function names; --candidate-api overrides"
     # A course's assignment is NumPy: its workers import nothing else (torch's autograd, say). The
     # native API's candidates may (the shipped torch_backend does).
-    worker.packages = grade.api.name == "native"
+    worker = Worker(
+        candidate,
+        timeout=options.timeout,
+        packages=api.name == "native",
+        require_sandbox=options.require_sandbox,
+    )
+    grade = CandidateGrade(candidate, worker, api, api_reason)
     # What the candidate wrote itself is graded; what it imports (a reference it leans on) is not.
     bindings, missing = grade.api.implemented(found.names)
     optimizers, missing_optimizers = grade.api.implemented_optimizers(found.names)
