@@ -48,7 +48,8 @@ def failed(check: str, reason: str) -> Outcome:
 def test_plan_reads_the_api_and_the_units_from_the_source_without_starting_a_worker():
     grade = plan(CS231N_BUGS, Options())
     assert grade.worker._process is None
-    assert grade.worker.names == frozenset()  # set only by a started worker
+    assert grade.worker.isolation == ""  # set only by a started worker
+    assert not grade.worker.packages  # a course API's worker imports NumPy alone
     assert grade.api.name == "cs231n"
     assert grade.api_reason == "detected from its function names; --candidate-api overrides"
     assert [op.unit for op in grade.ops] == ["affine", "batchnorm", "conv2d", "dropout", "softmax_loss"]

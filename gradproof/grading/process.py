@@ -34,7 +34,8 @@ array far larger than its inputs) fails that call instead of filling the grader'
 
 @dataclass
 class Worker:
-    """The process of one candidate. ``names`` are the callables it defines (after :meth:`start`)."""
+    """The process of one candidate. What it defines is read from its source
+    (:func:`~gradproof.grading.candidates.declared`), not from here."""
 
     candidate: Candidate
     timeout: float = DEFAULT_TIMEOUT
@@ -45,11 +46,6 @@ class Worker:
     """Refuse to run the candidate where there is no sandbox (:mod:`gradproof.grading.sandbox`)."""
     isolation: str = ""
     """How the running worker is isolated: ``"sandbox"`` or ``"none"`` (empty before it starts)."""
-    names: frozenset[str] = frozenset()
-    defined: frozenset[str] = frozenset()
-    params: dict = field(default_factory=dict)
-    """Function name -> its number of parameters."""
-    """The callables the candidate's own code defines (not those it imports)."""
     timed_out: dict[str, str] = field(default_factory=dict)
     """Functions that ran past the timeout or killed their process, with the message: they are not
     called again (each call would cost the timeout or a restart, and Hypothesis replays a failure
@@ -64,7 +60,7 @@ class Worker:
     # -- process -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Spawn the worker and import the candidate; sets ``names`` or ``load_error``."""
+        """Spawn the worker and import the candidate; sets ``load_error`` and ``load_notes``."""
         self.stop()
         if self._log is not None:
             self._log.close()  # the last process's output: read by then, if it crashed
@@ -77,22 +73,21 @@ class Worker:
                 required=self.require_sandbox,
             )
         except sandbox.SandboxUnavailable as exc:
-            self.load_error, self.names = str(exc), frozenset()
+            self.load_error = str(exc)
             return
         self.isolation = launch.isolation
-        cwd = launch.cwd
+        env, cwd = launch.env, None  # the sandbox's working directory is set inside it
         if launch.isolation == "none":
             # The candidate runs in an empty directory of its own: files it writes land there.
             self._home = tempfile.TemporaryDirectory(prefix=f"gradproof-{self.candidate.name}-")
-            cwd = self._home.name
-            launch.env["HOME"] = self._home.name
+            env, cwd = {**env, "HOME": self._home.name}, self._home.name
         self._process = subprocess.Popen(
             launch.argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=cwd,
-            env=launch.env,
+            env=env,
             start_new_session=True,  # a candidate's signal to its group cannot reach pytest
             preexec_fn=sandbox.apply_limits,
         )
@@ -102,20 +97,17 @@ class Worker:
             header, _ = self._exchange({"load": target}, [], IMPORT_TIMEOUT, "importing the candidate")
         except CallFailed as exc:
             self.load_error = str(exc)
-            self.names = frozenset()
             return
         try:
             if header.get("ok"):
-                self.names, self.load_error = frozenset(map(str, header["names"])), None
-                self.defined = frozenset(map(str, header.get("defined", ())))
-                self.params = {str(k): int(v) for k, v in dict(header.get("params", {})).items()}
+                self.load_error = None
                 self.load_notes = tuple(str(note)[:2000] for note in header.get("notes", ()))
             else:
-                self.names, self.load_error = frozenset(), str(header["error"])[:4000]
+                self.load_error = str(header["error"])[:4000]
         except (AttributeError, KeyError, TypeError, ValueError):
             # Whatever the candidate's process sends is its failure, never an error of the run.
             self.stop()
-            self.names, self.load_error = frozenset(), "the candidate's process sent a malformed reply"
+            self.load_error = "the candidate's process sent a malformed reply"
 
     def stop(self) -> None:
         if self._process is not None:

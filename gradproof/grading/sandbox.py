@@ -56,12 +56,11 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Launch:
-    """How to start a worker: its command, environment and working directory, the candidate's
-    target as the worker sees it, and what protection it has (for the report)."""
+    """How to start a worker: its command and environment, the candidate's target as the worker
+    sees it, and what protection it has (for the report)."""
 
     argv: list[str]
     env: dict[str, str]
-    cwd: str
     target: str
     isolation: str
     """``"sandbox"`` or ``"none"``."""
@@ -173,7 +172,7 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
     python = str(Path(sys.executable).resolve())
     boot = f"import sys; sys.path[:0] = {path!r}; from gradproof.grading.worker import main; main()"
     argv += ["--", python, "-S", "-E", "-s", "-c", boot]
-    return Launch(argv, {}, "/", inside, "sandbox")
+    return Launch(argv, {}, inside, "sandbox")
 
 
 def _unsandboxed(target: str) -> Launch:
@@ -181,4 +180,4 @@ def _unsandboxed(target: str) -> Launch:
     paths = [os.getcwd(), *sys.path]  # module candidates import as they would from here
     env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
     env.pop("PYTEST_ADDOPTS", None)
-    return Launch([sys.executable, "-m", "gradproof.grading.worker"], env, "", target, "none")
+    return Launch([sys.executable, "-m", "gradproof.grading.worker"], env, target, "none")
