@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", metavar="PATH", help="write a Gradescope results.json here")
     grade.add_argument("--api", choices=APIS, help="the candidates' API (default: detected)")
     grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
-    grade.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one call into a candidate")
+    grade.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use (default 5)"
+    )
     grade.add_argument(
         "--total-timeout", type=float, metavar="SECONDS", help="budget of the whole grade (default 3600)"
     )

@@ -138,7 +138,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="wall-clock limit of one call into a candidate (default 5)",
+        help="CPU seconds one call into a candidate may use (default 5); one that does not answer "
+        "within 10 times as many seconds of wall-clock time fails too",
     )
     group.addoption(
         "--convention",

@@ -5,6 +5,12 @@ gradproof.grading.worker`` (a fresh interpreter, not a fork), which imports the 
 evaluates the :class:`~gradproof.grading.calls.Call` objects sent to it. A call that raises, hangs
 past its timeout, or kills the worker comes back as a :class:`~gradproof.core.checks.CallFailed`
 that says which; a dead worker is restarted on the next call.
+
+A call's time limit is CPU time, the seconds the candidate's processes compute, not the seconds
+that pass: on a machine loaded by other grades (``gradproof grade-class --jobs``) a correct call
+waits longer for a core but uses no more CPU, so its grade does not depend on what runs beside it.
+A call that uses no CPU and never answers (it sleeps, waits on a lock, or was stopped) is bounded
+by a wall clock :data:`WALL_FACTOR` times as long.
 """
 
 from __future__ import annotations
@@ -23,9 +29,15 @@ from gradproof.grading.calls import Call, Reply
 from gradproof.grading.candidates import Candidate
 
 DEFAULT_TIMEOUT = 5.0
-"""Seconds a single call may take; a batch of n calls gets n times as long."""
+"""CPU seconds a single call may use; a batch of n calls gets n times as many."""
 IMPORT_TIMEOUT = 60.0
-"""Seconds the candidate's import may take (importing torch alone takes several)."""
+"""CPU seconds the candidate's import may use (importing torch alone takes several)."""
+WALL_FACTOR = 10.0
+"""A call that does not answer within this many times its CPU limit of wall-clock time fails,
+whatever CPU it used: it sleeps, waits, or was stopped."""
+MIN_POLL = 0.05
+"""Seconds at least between two looks at a slow call's CPU time."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 STDERR_LINES = 15
 REPLY_LIMIT = 256 << 20
 """Bytes a reply may hold: the examples are small, and a candidate's process that sends more (an
@@ -56,6 +68,9 @@ class Worker:
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _log: object = field(default=None, repr=False)
     _home: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    _cpu: float = field(default=0.0, repr=False)
+    """CPU seconds the worker had used at its last reply, as it reported them: where the next
+    call's CPU time is counted from."""
 
     # -- process -------------------------------------------------------------------------------
 
@@ -76,6 +91,7 @@ class Worker:
             self.load_error = str(exc)
             return
         self.isolation = launch.isolation
+        self._cpu = 0.0
         env, cwd = launch.env, None  # the sandbox's working directory is set inside it
         if launch.isolation == "none":
             # The candidate runs in an empty directory of its own: files it writes land there.
@@ -196,21 +212,37 @@ class Worker:
         )
 
     def _exchange(self, header: dict, arrays: list, timeout: float, what: str):
+        """Send ``header`` and read the reply; ``timeout`` is the CPU seconds the worker may use
+        for it (see the module's docstring)."""
         process = self._process
         try:
             wire.write_message(process.stdin, header, arrays)
         except (BrokenPipeError, OSError):
             raise self._died(what) from None
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        wall = timeout * WALL_FACTOR
+        # A reply that comes within `timeout` seconds of wall-clock time cannot have used more CPU
+        # than that (one thread): most calls are answered long before their CPU is ever looked at.
+        next_look = started + timeout
         fd = process.stdout.fileno()
 
         def read(size: int) -> bytes:
+            nonlocal next_look
             chunks, left = [], size
             while left:
-                remaining = deadline - time.monotonic()
-                ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+                now = time.monotonic()
+                ready, _, _ = select.select([fd], [], [], max(0.0, min(next_look, started + wall) - now))
                 if not ready:
-                    raise TimeoutError
+                    now = time.monotonic()
+                    if now >= started + wall:
+                        raise TimeoutError(self._wall_message(what, wall))
+                    used = self._cpu_used()
+                    if used is None:  # no /proc to read it from: the wall clock is all there is
+                        raise TimeoutError(self._cpu_message(what, timeout, now - started, "wall-clock"))
+                    if used > timeout:
+                        raise TimeoutError(self._cpu_message(what, timeout, used, "CPU"))
+                    next_look = now + max(MIN_POLL, timeout - used)
+                    continue
                 chunk = os.read(fd, min(left, 1 << 20))
                 if not chunk:
                     raise EOFError
@@ -219,13 +251,10 @@ class Worker:
             return b"".join(chunks)
 
         try:
-            return wire.read_message(read, REPLY_LIMIT)
-        except TimeoutError:
+            reply = wire.read_message(read, REPLY_LIMIT)
+        except TimeoutError as exc:
             self.stop()
-            message = (
-                f"{what}: timed out after {timeout:g} s (the limit is set by --candidate-timeout); "
-                "its process was killed and will be restarted"
-            )
+            message = str(exc)
             for call in header.get("calls", []):
                 self.timed_out.setdefault(call["fn"], message)
             raise CallFailed(message) from None
@@ -237,6 +266,32 @@ class Worker:
         except ValueError as exc:  # a header or array that does not parse
             self.stop()
             raise CallFailed(f"{what}: the candidate's process sent a malformed reply ({exc})") from None
+        cpu = reply[0].get("cpu") if isinstance(reply[0], dict) else None
+        if isinstance(cpu, (int, float)) and not isinstance(cpu, bool) and cpu >= 0:
+            self._cpu = float(cpu)
+        return reply
+
+    def _cpu_used(self) -> float | None:
+        """CPU seconds the worker's processes used since its last reply, or None where the
+        system cannot tell (no ``/proc``)."""
+        total = process_tree_cpu(self._process.pid)
+        return None if total is None else max(0.0, total - self._cpu)
+
+    @staticmethod
+    def _cpu_message(what: str, limit: float, used: float, clock: str) -> str:
+        return (
+            f"{what}: timed out: used {used:.3g} s of {clock} time, more than its limit of {limit:g} s "
+            "(set by --candidate-timeout); its process was killed and will be restarted"
+        )
+
+    def _wall_message(self, what: str, wall: float) -> str:
+        used = self._cpu_used()
+        cpu = f" and used {used:.3g} s of CPU" if used is not None else ""
+        return (
+            f"{what}: timed out after {wall:g} s of wall-clock time: it did not answer{cpu} (it sleeps, "
+            "waits or was stopped; the wall-clock bound is "
+            f"{WALL_FACTOR:g} times the --candidate-timeout); its process was killed and will be restarted"
+        )
 
     def _died(self, what: str) -> CallFailed:
         process = self._process
@@ -251,3 +306,43 @@ class Worker:
         if tail:
             message += "; the last lines it printed:\n" + tail
         return CallFailed(message)
+
+
+def process_tree_cpu(root: int) -> float | None:
+    """CPU seconds (user and system) used by process ``root`` and every process below it, the
+    children it has reaped included; None where ``/proc`` cannot tell.
+
+    The whole tree, because under bubblewrap ``root`` is ``bwrap`` and the candidate runs in its
+    child. The tree is found from each process's parent in ``/proc/PID/stat`` (``/proc/PID/task/
+    TID/children`` exists only on kernels built with it). Read only for a call that is slow to
+    answer, so its cost (one small file per process on the machine) is paid rarely.
+    """
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    ticks: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                text = f.read()
+            # The command name (field 2) is in parentheses and may hold anything: split after it.
+            fields = text[text.rindex(b")") + 2 :].split()
+            parent = int(fields[1])
+            # utime, stime, cutime, cstime: fields 14-17 of proc(5), 11-14 after the name.
+            used = sum(int(value) for value in fields[11:15])
+        except (OSError, ValueError, IndexError):
+            continue  # gone since the listing, or unreadable
+        ticks[int(entry)] = used
+        children.setdefault(parent, []).append(int(entry))
+    if root not in ticks:
+        return None
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += ticks[pid]
+        stack.extend(children.get(pid, ()))
+    return total / CLOCK_TICKS
