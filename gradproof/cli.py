@@ -5,6 +5,13 @@
 told otherwise, and prints the grade table. Options it does not know go to pytest as they are
 (``-x``, ``-k conv2d``, ``-n 2``).
 
+``gradproof grade-class SUBMISSIONS --out RESULTS [--jobs N | --dask ADDRESS]`` grades a class, one
+submission per entry of ``SUBMISSIONS``, each in a ``gradproof grade`` process of its own
+(:mod:`gradproof.classroom`): ``RESULTS/grades.csv``, per-student feedback and ``report.html``.
+
+``gradproof autograder [--api ...] [--points points.toml] -o autograder.zip`` writes the bundle
+Gradescope's programming assignments take (:mod:`gradproof.autograder`).
+
 ``gradproof bench-report RESULTS.json [MORE.json ...] [--plot conv.png] [--markdown]`` prints the
 conv benchmarks' table (:mod:`gradproof.bench`) and draws their plot.
 """
@@ -37,6 +44,39 @@ def _parser() -> argparse.ArgumentParser:
         "--require-sandbox", action="store_true", help="refuse to grade where bubblewrap cannot sandbox"
     )
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    klass = commands.add_parser(
+        "grade-class", help="grade a folder of submissions, one per student; grades.csv, feedback, report"
+    )
+    klass.add_argument("submissions", metavar="SUBMISSIONS", help="a folder: one entry per student")
+    klass.add_argument("--out", required=True, metavar="RESULTS", help="the folder the results go to")
+    klass.add_argument("--jobs", type=int, metavar="N", help="grades at a time (default: the cores)")
+    klass.add_argument("--force", action="store_true", help="regrade submissions graded before")
+    klass.add_argument("--roster", metavar="CSV", help="a CSV of id, name, email per student")
+    klass.add_argument(
+        "--dask", metavar="ADDRESS", help="grade on a Dask cluster: tcp://host:port, or local:N workers here"
+    )
+    klass.add_argument("--api", choices=APIS, help="the submissions' API (default: detected per submission)")
+    klass.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
+    klass.add_argument(
+        "--convention", action="append", default=[], metavar="COURSE-YEAR", help="a course year (repeatable)"
+    )
+    klass.add_argument("--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use")
+    klass.add_argument("--total-timeout", type=float, metavar="SECONDS", help="budget of one submission")
+    klass.add_argument("--require-sandbox", action="store_true", help="refuse to grade without bubblewrap")
+    klass.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    klass.add_argument("--no-progress", action="store_true", help="no progress bar, one line per student")
+    bundle = commands.add_parser(
+        "autograder", help="write a Gradescope autograder.zip that grades with gradproof"
+    )
+    bundle.add_argument("-o", "--output", default="autograder.zip", metavar="ZIP", help="where to write it")
+    bundle.add_argument("--api", choices=APIS, help="the submissions' API (default: detected per submission)")
+    bundle.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
+    bundle.add_argument(
+        "--convention", action="append", default=[], metavar="COURSE-YEAR", help="a course year (repeatable)"
+    )
+    bundle.add_argument("--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use")
+    bundle.add_argument("--total-timeout", type=float, metavar="SECONDS", help="budget of one submission")
+    bundle.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
     report = commands.add_parser(
         "bench-report", help="tabulate and plot conv benchmark results (pytest-benchmark JSON files)"
     )
@@ -58,6 +98,85 @@ def bench_report(args: argparse.Namespace) -> int:
     if args.plot:
         bench.plot(results, args.plot)
         print(f"\nplot written to {args.plot}")
+    return 0
+
+
+def grade_class(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gradproof import classroom
+    from gradproof.grading.courses import check_conventions
+    from gradproof.grading.scoreboard import load_points
+
+    try:
+        check_conventions(args.convention)
+        points = None
+        if args.points:
+            load_points(args.points)  # checked here, once, rather than in every submission's grade
+            points = Path(args.points).read_text()
+        roster = Path(args.roster) if args.roster else None
+        submissions, skipped = classroom.find_submissions(Path(args.submissions), roster)
+    except (OSError, ValueError) as exc:
+        print(f"gradproof grade-class: {exc}", file=sys.stderr)
+        return 2
+    for line in skipped:
+        print(line)
+    if not submissions:
+        print(f"gradproof grade-class: no submission in {args.submissions}", file=sys.stderr)
+        return 2
+    options = classroom.ClassOptions(
+        api=args.api,
+        points=points,
+        conventions=tuple(args.convention),
+        timeout=args.timeout,
+        total_timeout=args.total_timeout,
+        require_sandbox=args.require_sandbox,
+        profile=args.profile,
+    )
+    run = classroom.ClassRun(
+        submissions,
+        Path(args.out),
+        options,
+        force=args.force,
+        dask=args.dask,
+        progress=not args.no_progress,
+        points_order=classroom.points_order(points),
+    )
+    if args.jobs is not None:
+        run.jobs = args.jobs
+    try:
+        rows = run.run()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the students graded so far are in {args.out}", file=sys.stderr)
+        return 130
+    graded = sum(record["status"] == "graded" for _, record in rows)
+    print(f"{graded} of {len(rows)} submissions graded: {Path(args.out) / 'grades.csv'}, report.html")
+    return 0
+
+
+def autograder(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gradproof import autograder as bundle
+    from gradproof.grading.courses import check_conventions
+    from gradproof.grading.scoreboard import load_points
+
+    try:
+        check_conventions(args.convention)
+        load_points(args.points)
+        path = bundle.build(
+            Path(args.output),
+            api=args.api,
+            points=Path(args.points) if args.points else None,
+            conventions=args.convention,
+            timeout=args.timeout,
+            total_timeout=args.total_timeout,
+            profile=args.profile,
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"gradproof autograder: {exc}", file=sys.stderr)
+        return 2
+    print(f"Gradescope autograder written to {path}: upload it as the assignment's autograder")
     return 0
 
 
@@ -91,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return bench_report(args)
+    if args.command in ("grade-class", "autograder"):
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return grade_class(args) if args.command == "grade-class" else autograder(args)
     return int(pytest.main(pytest_args(args, extra)))
 
 
