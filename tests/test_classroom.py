@@ -66,7 +66,7 @@ def graded(tmp_path_factory):
 
 
 def test_every_student_is_a_row_and_a_broken_submission_says_why(graded):
-    folder, out, printed = graded
+    _, out, printed = graded
     rows = read_csv(out / "grades.csv")
     assert sorted(rows) == ["ada", "bob", "cyd", "dee", "eve", "fay", "gil", "hal"]
     assert "skipped notes.txt: not a folder, .py, .ipynb or .zip" in printed
@@ -76,9 +76,11 @@ def test_every_student_is_a_row_and_a_broken_submission_says_why(graded):
     assert scores["gil"] == ("2", "2", "1", "1", "graded")  # the zip of a folder
     assert scores["cyd"] == ("1", "2", "1", "0", "graded")  # a notebook; sigmoid not implemented
     assert scores["dee"] == ("1", "2", "1", "0", "graded")  # a folder of one-function files
-    assert scores["bob"][:2] == ("1.5", "2") and scores["bob"][2] == "0.5"  # relu backward wrong
-    assert scores["eve"][2] == "1" and float(scores["eve"][3]) < 1  # sigmoid backward hangs
-    assert rows["fay"]["reason"].startswith("could not load:") and "SyntaxError" in rows["fay"]["reason"]
+    assert scores["bob"] == ("1.5", "2", "0.5", "1", "graded")  # relu backward wrong
+    assert scores["eve"][2] == "1"
+    assert float(scores["eve"][3]) < 1  # sigmoid backward hangs
+    assert rows["fay"]["reason"].startswith("could not load:")
+    assert "SyntaxError" in rows["fay"]["reason"]
     assert rows["hal"]["status"] == "not graded"
     assert rows["hal"]["reason"] == "cannot unzip hal.zip: File is not a zip file"
     assert (rows["ada"]["name"], rows["ada"]["email"]) == ("Ada L.", "ada@example.edu")
@@ -91,7 +93,8 @@ def test_each_student_gets_the_grade_json_and_feedback(graded):
     assert (results["score"], results["max_score"]) == (1.5, 2.0)
     feedback = (out / "bob" / "feedback.md").read_text()
     assert "**Score: 1.5 / 2**" in feedback
-    assert "## relu: 0.5 / 1" in feedback and "relu dx: yours differs from reference" in feedback
+    assert "## relu: 0.5 / 1" in feedback
+    assert "relu dx: yours differs from reference" in feedback
     hang = (out / "eve" / "feedback.md").read_text()
     assert "timed out after 3 s of wall-clock time" in hang
     assert not (out / "hal" / "results.json").exists()
@@ -227,7 +230,7 @@ def test_a_zip_cannot_write_outside_its_folder(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("../escaped.py", "x = 1")
     (tmp_path / "into").mkdir()
-    with pytest.raises(classroom.SubmissionError, match="a path outside its folder: ../escaped.py"):
+    with pytest.raises(classroom.SubmissionError, match=r"a path outside its folder: \.\./escaped\.py"):
         classroom.unpack(archive, tmp_path / "into")
     assert not (tmp_path / "escaped.py").exists()
 
@@ -239,13 +242,12 @@ def test_the_grades_on_a_dask_cluster_equal_the_local_ones(graded, tmp_path):
     subset.mkdir()
     for name in ("bob.py", "gil.zip"):
         shutil.copy(folder / name, subset / name)
-    shutil.copytree(folder / "dee", subset / "dee")
     points = tmp_path / "points.toml"
     points.write_text(POINTS)
     argv = ["grade-class", str(subset), "--out", str(tmp_path / "out"), "--points", str(points)]
     assert main([*argv, *OPTIONS, "--dask", "local:2"]) == 0
     here, there = read_csv(out / "grades.csv"), read_csv(tmp_path / "out" / "grades.csv")
     columns = ("score", "max_score", "relu", "sigmoid", "status", "reason")
-    assert sorted(there) == ["bob", "dee", "gil"]
+    assert sorted(there) == ["bob", "gil"]
     for student, row in there.items():
         assert [row[c] for c in columns] == [here[student][c] for c in columns], student
