@@ -46,6 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run every conv backend on every shape: loop backends on the large ones, CPU backends "
         "on the GPU's ResNet shapes (slow)",
     )
+    group.addoption(
+        "--class-profile",
+        default="ci",
+        metavar="NAME",
+        help="the Hypothesis profile test_class_throughput.py grades with (default ci, as gradproof grade)",
+    )
 
 
 def _tune_malloc() -> str:

@@ -154,6 +154,7 @@ def html_report(rows: list[tuple], seconds: float) -> str:
         ax.set_xlabel("score (% of the maximum)")
         ax.set_ylabel("students")
         ax.set_xlim(0, 100)
+        ax.yaxis.get_major_locator().set_params(integer=True)
 
     parts.append(_figure(histogram) if percent else "<p>No submission was graded.</p>")
 

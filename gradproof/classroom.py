@@ -41,6 +41,8 @@ from pathlib import Path
 from gradproof.class_report import html_report, note, summary_reason, units
 
 SUFFIXES = (".py", ".ipynb", ".zip")
+RESERVED = {"grades.csv", "report.html"}
+"""Names in ``RESULTS`` that are not a student's folder."""
 METADATA = "submission_metadata.yml"
 """The file of a Gradescope export that names each submission's students."""
 SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".hypothesis", "__MACOSX", ".DS_Store", ".git"}
@@ -125,6 +127,8 @@ def find_submissions(folder: Path, roster: Path | None = None) -> tuple[list[Sub
             skipped.append(f"skipped {entry.name}: not a folder, .py, .ipynb or .zip")
             continue
         student = base = student_id(entry)
+        if student in RESERVED:
+            student = base = f"{student}_"
         count = 1
         while student in seen:  # alice.py and alice.zip: two entries, two rows
             count += 1
@@ -469,7 +473,7 @@ class ClassRun:
     jobs: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
     force: bool = False
     dask: str | None = None
-    say: Callable[[str], None] = print
+    say: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
     progress: bool = True
     points_order: list[str] = field(default_factory=list)
 
@@ -480,7 +484,10 @@ class ClassRun:
         done: dict[str, dict] = {}
         todo: list[tuple[Submission, str]] = []
         for submission in self.submissions:
-            digest = content_hash(submission.path, self.options)
+            try:
+                digest = content_hash(submission.path, self.options)
+            except OSError as exc:  # unreadable: graded anyway, where it fails with its reason
+                digest = f"unreadable: {exc}"
             saved = None if self.force else load_saved(self.out, submission)
             if saved is not None and saved.get("hash") == digest:
                 done[submission.student] = saved
@@ -525,7 +532,9 @@ class ClassRun:
         try:
             for future in as_completed(futures):
                 submission, digest = futures[future]
-                finished(submission, digest, future.result())
+                error = future.exception()
+                record = future.result() if error is None else failed_record(submission.student, error)
+                finished(submission, digest, record)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             kill_running()  # the grades are in sessions of their own: Ctrl-C does not reach them
@@ -535,6 +544,13 @@ class ClassRun:
     def write_summary(self, rows: list[tuple[Submission, dict]], seconds: float) -> None:
         write_atomic(self.out / "grades.csv", csv_text(rows, self.points_order))
         write_atomic(self.out / "report.html", html_report(rows, seconds))
+
+
+def failed_record(student: str, error: BaseException, what: str = "grade") -> dict:
+    """The record of a submission whose grade itself failed (not the student's code: that is
+    graded): a row that says so, never the end of the run."""
+    reason = f"the {what} failed: {type(error).__name__}: {error}"
+    return {"student": student, "status": "not graded", "reason": reason, "results": None, "seconds": 0.0}
 
 
 def describe(record: dict) -> str:
@@ -593,17 +609,9 @@ def _run_on_dask(address: str, todo, options: ClassOptions, finished) -> None:
         for future in dask_completed(futures):
             submission, digest = futures[future]
             error = future.exception()
-            if error is not None:
-                record = {
-                    "student": submission.student,
-                    "status": "not graded",
-                    "reason": f"the Dask task failed: {type(error).__name__}: {error}",
-                    "results": None,
-                    "table": "",
-                    "seconds": 0.0,
-                }
-            else:
-                record = future.result()
+            record = (
+                future.result() if error is None else failed_record(submission.student, error, "Dask task")
+            )
             finished(submission, digest, record)
     finally:
         client.close()
