@@ -17,7 +17,8 @@ from collections import Counter, defaultdict
 
 TOP_MESSAGES = 15
 SLOWEST = 10
-NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
+NUMBER = re.compile(r"(?<![\w.])-?\d+(\.\d+)?([eE][-+]?\d+)?(?!\w)")
+"""A number standing alone (not the 2 of ``conv2d``)."""
 
 INFO_UNITS = {"convention", "isolation", "how it was loaded", "not implemented", "import"}
 """Entries of a grade's ``tests`` that are notes worth no points, not graded ops."""
@@ -51,7 +52,7 @@ def summary_reason(record: dict) -> str:
     if imported is not None and imported.get("status") == "failed":
         lines = [line.strip() for line in str(imported.get("output", "")).splitlines()[1:] if line.strip()]
         # "NAME: cannot import PATH:" then the why on the next line.
-        why = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines[0] if lines else "")
+        why = lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines[0] if lines else "")
         return "could not load: " + (why[:300] or "the import failed")
     if not units(results):
         return "nothing graded: it defines none of the functions of the API it was graded on"
@@ -183,9 +184,11 @@ def html_report(rows: list[tuple], seconds: float) -> str:
     if ops:
 
         def bars(ax):
-            ax.barh(ops[::-1], [100 * op_failed[u] / op_total[u] for u in ops[::-1]], color="#c0504d")
+            shown = ops[::-1]
+            bars = ax.barh(shown, [100 * op_failed[u] / op_total[u] for u in shown], color="#c0504d")
+            ax.bar_label(bars, labels=[f"{op_failed[u]}/{op_total[u]}" for u in shown], padding=3, fontsize=8)
             ax.set_xlabel("students failing at least one check (%)")
-            ax.set_xlim(0, 100)
+            ax.set_xlim(0, 110)
             ax.figure.set_size_inches(8, max(2.0, 0.28 * len(ops) + 1))
 
         parts.append(_figure(bars))
