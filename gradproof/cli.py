@@ -19,6 +19,7 @@ conv benchmarks' table (:mod:`gradproof.bench`) and draws their plot.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import pytest
@@ -108,6 +109,12 @@ def grade_class(args: argparse.Namespace) -> int:
     from gradproof.grading.courses import check_conventions
     from gradproof.grading.scoreboard import load_points
 
+    if args.dask and not re.fullmatch(r"local:[1-9]\d*|(tcp|tls|ucx|ws|wss|inproc)://.+", args.dask):
+        print(f"gradproof grade-class: --dask {args.dask}: write tcp://HOST:PORT or local:N", file=sys.stderr)
+        return 2
+    if args.jobs is not None and args.jobs < 1:
+        print("gradproof grade-class: --jobs must be at least 1", file=sys.stderr)
+        return 2
     try:
         check_conventions(args.convention)
         points = None

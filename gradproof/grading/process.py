@@ -71,6 +71,9 @@ class Worker:
     _cpu: float = field(default=0.0, repr=False)
     """CPU seconds the worker had used at its last reply, as it reported them: where the next
     call's CPU time is counted from."""
+    _cpu_offset: float = field(default=0.0, repr=False)
+    """CPU seconds of the worker's process tree that its own report leaves out (bubblewrap's
+    processes, which set up the sandbox), measured once the candidate is imported."""
 
     # -- process -------------------------------------------------------------------------------
 
@@ -91,7 +94,7 @@ class Worker:
             self.load_error = str(exc)
             return
         self.isolation = launch.isolation
-        self._cpu = 0.0
+        self._cpu = self._cpu_offset = 0.0
         env, cwd = launch.env, None  # the sandbox's working directory is set inside it
         if launch.isolation == "none":
             # The candidate runs in an empty directory of its own: files it writes land there.
@@ -114,6 +117,9 @@ class Worker:
         except CallFailed as exc:
             self.load_error = str(exc)
             return
+        tree = process_tree_cpu(self._process.pid)  # the worker waits for its first call now
+        if tree is not None:
+            self._cpu_offset = max(0.0, tree - self._cpu)
         try:
             if header.get("ok"):
                 self.load_error = None
@@ -275,7 +281,7 @@ class Worker:
         """CPU seconds the worker's processes used since its last reply, or None where the
         system cannot tell (no ``/proc``)."""
         total = process_tree_cpu(self._process.pid)
-        return None if total is None else max(0.0, total - self._cpu)
+        return None if total is None else max(0.0, total - self._cpu_offset - self._cpu)
 
     @staticmethod
     def _cpu_message(what: str, limit: float, used: float, clock: str) -> str:
