@@ -12,9 +12,12 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -185,8 +188,13 @@ def test_an_interrupted_run_keeps_the_finished_students(tmp_path, fake_grade, mo
     grade = classroom.grade_submission
 
     def interrupted(student, entry, options):
-        if student == "eve":
-            raise KeyboardInterrupt
+        if student == "eve":  # Ctrl-C while eve is graded, once the others are written
+            deadline = time.monotonic() + 10
+            while not (tmp_path / "out" / "bob" / "grade.json").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGINT)  # the signal goes to the main thread
+            time.sleep(2)
+            raise RuntimeError("eve's grade was interrupted")  # never saved: the run is over
         return grade(student, entry, options)
 
     monkeypatch.setattr(classroom, "grade_submission", interrupted)
@@ -200,6 +208,26 @@ def test_an_interrupted_run_keeps_the_finished_students(tmp_path, fake_grade, mo
     fake_grade.clear()
     run_class(folder, tmp_path / "out")
     assert fake_grade == ["eve"]
+
+
+def test_a_grade_that_fails_in_the_runner_is_a_row_not_an_abort(tmp_path, fake_grade, monkeypatch):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("ada.py", "bob.py"):
+        shutil.copy(CLASS / name, folder / name)
+    grade = classroom.grade_submission
+
+    def broken(student, entry, options):
+        if student == "ada":
+            raise OSError("no space left on device")
+        return grade(student, entry, options)
+
+    monkeypatch.setattr(classroom, "grade_submission", broken)
+    run_class(folder, tmp_path / "out")
+    rows = read_csv(tmp_path / "out" / "grades.csv")
+    assert rows["ada"]["status"] == "not graded"
+    assert rows["ada"]["reason"] == "the grade failed: OSError: no space left on device"
+    assert rows["bob"]["status"] == "graded"
 
 
 def test_names_come_from_a_gradescope_export(tmp_path):
