@@ -10,7 +10,6 @@ own (the ``ci`` profile) unless ``--class-profile`` says otherwise.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -19,13 +18,15 @@ from pathlib import Path
 import pytest
 from class_corpus import build
 
+from gradproof.classroom import cores
+
 ROOT = Path(__file__).resolve().parent.parent
 FULL = {
     "native-correct": ROOT / "candidates" / "naive.py",  # every native op, correct
     "cs231n-bugs": ROOT / "tests" / "candidates" / "cs231n_bugs.py",  # 14 units, most with a bug
     "coursera-bugs": ROOT / "tests" / "candidates" / "coursera_bugs.py",
 }
-CORES = len(os.sched_getaffinity(0))
+CORES = cores()
 
 
 def _profile(request) -> str:

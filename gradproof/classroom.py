@@ -470,7 +470,7 @@ class ClassRun:
     submissions: list[Submission]
     out: Path
     options: ClassOptions
-    jobs: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    jobs: int = field(default_factory=lambda: cores())
     force: bool = False
     dask: str | None = None
     say: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
@@ -551,6 +551,13 @@ def failed_record(student: str, error: BaseException, what: str = "grade") -> di
     graded): a row that says so, never the end of the run."""
     reason = f"the {what} failed: {type(error).__name__}: {error}"
     return {"student": student, "status": "not graded", "reason": reason, "results": None, "seconds": 0.0}
+
+
+def cores() -> int:
+    """The cores this process may run on (``--jobs``' default)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def describe(record: dict) -> str:
