@@ -413,6 +413,9 @@ def write_atomic(path: Path, text: str) -> None:
 def save(out: Path, submission: Submission, record: dict, digest: str) -> None:
     """A student's files; ``grade.json`` last, as it marks the student done."""
     folder = out / submission.student
+    # The old record goes first: a run interrupted half-way through leaves no record that vouches
+    # for files it did not write.
+    (folder / "grade.json").unlink(missing_ok=True)
     if record["results"] is not None:
         write_atomic(folder / "results.json", json.dumps(record["results"], indent=2) + "\n")
     else:
