@@ -4,6 +4,7 @@ call that never answers is bounded by the wall clock, ten times the limit."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from gradproof.core.checks import CallFailed
 from gradproof.grading import process
 from gradproof.grading.calls import Call
 from gradproof.grading.candidates import from_spec
-from gradproof.grading.process import WALL_FACTOR, Worker, process_tree_cpu
+from gradproof.grading.process import WALL_FACTOR, Worker, process_tree
 from tests.test_grading import HERE
 
 TIMING = from_spec(str(HERE / "class" / "timing.py"))
@@ -54,9 +55,17 @@ def test_a_call_that_never_answers_fails_on_the_wall_clock(worker):
     assert LIMIT * WALL_FACTOR <= time.monotonic() - started < LIMIT * WALL_FACTOR + 2
 
 
-def test_the_cpu_of_a_process_tree_counts_its_children():
+def test_a_stopped_worker_fails_at_the_cpu_limit_not_the_wall_clock(worker):
+    started = time.monotonic()
+    with pytest.raises(CallFailed, match=r"stops: timed out: its process was stopped \(SIGSTOP"):
+        worker.call_many([Call("stops", (1,))])
+    assert time.monotonic() - started < LIMIT * WALL_FACTOR
+    assert worker.call_many([Call("quick", (6,))])[0].value == 6
+
+
+def test_the_cpu_of_a_process_tree_counts_its_children_and_sees_one_stopped():
     # Under bubblewrap the worker's pid is bwrap's, and the candidate computes in its child.
-    assert process_tree_cpu(-1) is None
+    assert process_tree(-1) is None
     pid = os.fork()
     if pid == 0:  # a child that computes for 0.3 s of CPU, then waits to be killed
         deadline = time.process_time() + 0.3
@@ -66,9 +75,15 @@ def test_the_cpu_of_a_process_tree_counts_its_children():
         os._exit(0)
     try:
         deadline = time.monotonic() + 20
-        while process_tree_cpu(pid) < 0.29 and time.monotonic() < deadline:
+        while process_tree(pid).cpu < 0.29 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert process_tree_cpu(os.getpid()) >= process_tree_cpu(pid) >= 0.29
+        assert process_tree(os.getpid()).cpu >= process_tree(pid).cpu >= 0.29
+        assert not process_tree(pid).stopped
+        os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 20
+        while not process_tree(os.getpid()).stopped and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process_tree(os.getpid()).stopped  # a stopped process anywhere below
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)

@@ -9,8 +9,9 @@ that says which; a dead worker is restarted on the next call.
 A call's time limit is CPU time, the seconds the candidate's processes compute, not the seconds
 that pass: on a machine loaded by other grades (``gradproof grade-class --jobs``) a correct call
 waits longer for a core but uses no more CPU, so its grade does not depend on what runs beside it.
-A call that uses no CPU and never answers (it sleeps, waits on a lock, or was stopped) is bounded
-by a wall clock :data:`WALL_FACTOR` times as long.
+A call that uses no CPU and never answers (it sleeps or waits on a lock) is bounded by a wall clock
+:data:`WALL_FACTOR` times as long; one whose process was stopped (``SIGSTOP``) fails as soon as
+that is seen, at the CPU limit.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gradproof.core.checks import CallFailed
 from gradproof.grading import sandbox, wire
@@ -117,9 +119,9 @@ class Worker:
         except CallFailed as exc:
             self.load_error = str(exc)
             return
-        tree = process_tree_cpu(self._process.pid)  # the worker waits for its first call now
+        tree = process_tree(self._process.pid)  # the worker waits for its first call now
         if tree is not None:
-            self._cpu_offset = max(0.0, tree - self._cpu)
+            self._cpu_offset = max(0.0, tree.cpu - self._cpu)
         try:
             if header.get("ok"):
                 self.load_error = None
@@ -242,9 +244,15 @@ class Worker:
                     now = time.monotonic()
                     if now >= started + wall:
                         raise TimeoutError(self._wall_message(what, wall))
-                    used = self._cpu_used()
-                    if used is None:  # no /proc to read it from: the wall clock is all there is
+                    usage = self._usage()
+                    if usage is None:  # no /proc to read it from: the wall clock is all there is
                         raise TimeoutError(self._cpu_message(what, timeout, now - started, "wall-clock"))
+                    used, stopped = usage
+                    if stopped:  # it will not compute again: no need to wait for the wall clock
+                        raise TimeoutError(
+                            f"{what}: timed out: its process was stopped (SIGSTOP, or a debugger) and had "
+                            f"not answered after {now - started:.3g} s; it was killed and will be restarted"
+                        )
                     if used > timeout:
                         raise TimeoutError(self._cpu_message(what, timeout, used, "CPU"))
                     next_look = now + max(MIN_POLL, timeout - used)
@@ -277,11 +285,13 @@ class Worker:
             self._cpu = float(cpu)
         return reply
 
-    def _cpu_used(self) -> float | None:
-        """CPU seconds the worker's processes used since its last reply, or None where the
-        system cannot tell (no ``/proc``)."""
-        total = process_tree_cpu(self._process.pid)
-        return None if total is None else max(0.0, total - self._cpu_offset - self._cpu)
+    def _usage(self) -> tuple[float, bool] | None:
+        """CPU seconds the worker's processes used since its last reply, and whether one of them
+        is stopped; None where the system cannot tell (no ``/proc``)."""
+        tree = process_tree(self._process.pid)
+        if tree is None:
+            return None
+        return max(0.0, tree.cpu - self._cpu_offset - self._cpu), tree.stopped
 
     @staticmethod
     def _cpu_message(what: str, limit: float, used: float, clock: str) -> str:
@@ -291,8 +301,8 @@ class Worker:
         )
 
     def _wall_message(self, what: str, wall: float) -> str:
-        used = self._cpu_used()
-        cpu = f" and used {used:.3g} s of CPU" if used is not None else ""
+        usage = self._usage()
+        cpu = f" and used {usage[0]:.3g} s of CPU" if usage is not None else ""
         return (
             f"{what}: timed out after {wall:g} s of wall-clock time: it did not answer{cpu} (it sleeps, "
             "waits or was stopped; the wall-clock bound is "
@@ -314,9 +324,16 @@ class Worker:
         return CallFailed(message)
 
 
-def process_tree_cpu(root: int) -> float | None:
-    """CPU seconds (user and system) used by process ``root`` and every process below it, the
-    children it has reaped included; None where ``/proc`` cannot tell.
+class TreeUsage(NamedTuple):
+    cpu: float
+    """CPU seconds (user and system) of the processes, the children they reaped included."""
+    stopped: bool
+    """Whether one of them is stopped (``SIGSTOP``, or traced)."""
+
+
+def process_tree(root: int) -> TreeUsage | None:
+    """The CPU time of process ``root`` and every process below it, and whether one of them is
+    stopped; None where ``/proc`` cannot tell.
 
     The whole tree, because under bubblewrap ``root`` is ``bwrap`` and the candidate runs in its
     child. The tree is found from each process's parent in ``/proc/PID/stat`` (``/proc/PID/task/
@@ -328,6 +345,7 @@ def process_tree_cpu(root: int) -> float | None:
     except OSError:
         return None
     ticks: dict[int, int] = {}
+    stopped: set[int] = set()
     children: dict[int, list[int]] = {}
     for entry in entries:
         if not entry.isdigit():
@@ -337,18 +355,21 @@ def process_tree_cpu(root: int) -> float | None:
                 text = f.read()
             # The command name (field 2) is in parentheses and may hold anything: split after it.
             fields = text[text.rindex(b")") + 2 :].split()
-            parent = int(fields[1])
+            state, parent = fields[0], int(fields[1])
             # utime, stime, cutime, cstime: fields 14-17 of proc(5), 11-14 after the name.
             used = sum(int(value) for value in fields[11:15])
         except (OSError, ValueError, IndexError):
             continue  # gone since the listing, or unreadable
         ticks[int(entry)] = used
+        if state in (b"T", b"t"):
+            stopped.add(int(entry))
         children.setdefault(parent, []).append(int(entry))
     if root not in ticks:
         return None
-    total, stack = 0, [root]
+    total, halted, stack = 0, False, [root]
     while stack:
         pid = stack.pop()
         total += ticks[pid]
+        halted = halted or pid in stopped
         stack.extend(children.get(pid, ()))
-    return total / CLOCK_TICKS
+    return TreeUsage(total / CLOCK_TICKS, halted)

@@ -19,3 +19,11 @@ def sleeps(x):
 
 def quick(x):
     return x
+
+
+def stops(x):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSTOP)  # as an attack on its own process would
+    return x
