@@ -53,7 +53,7 @@ def test_misbehaving_candidates_fail_each_op_with_its_reason(pytester):
         "misbehaving.py",
         "exits_at_import.py",
         "syntax_error.py",
-        options=("--candidate-timeout=0.5",),
+        options=("--candidate-timeout=0.3",),
     )
     assert "INTERNALERROR" not in run.stdout.str()
     tests = by_name(results)
@@ -63,7 +63,7 @@ def test_misbehaving_candidates_fail_each_op_with_its_reason(pytester):
         "elu": "returned list instead of a NumPy array",
         "leaky_relu": "NaN",
         "softplus": "mutated its input x",
-        "gelu": "timed out after 5 s of wall-clock time",
+        "gelu": "timed out after 3 s of wall-clock time",
         "log_softmax": "crashed: the candidate's process exited with code 0",
         "softmax": "called sys.exit(0)",
     }
