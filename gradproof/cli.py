@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 
 import pytest
@@ -151,6 +152,11 @@ def grade_class(args: argparse.Namespace) -> int:
     )
     if args.jobs is not None:
         run.jobs = args.jobs
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt  # a scheduler's SIGTERM ends the run as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         rows = run.run()
     except KeyboardInterrupt:
