@@ -12,7 +12,9 @@ conv benchmarks' table (:mod:`gradproof.bench`) and draws their plot.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 
 import pytest
 
@@ -61,7 +63,10 @@ def bench_report(args: argparse.Namespace) -> int:
 
 def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     """The pytest command line ``gradproof grade`` runs."""
-    argv = ["--pyargs", "gradproof.grading.grade_tests", "-p", "no:cacheprovider", "-q", "--no-header"]
+    # Nothing is written next to a submission: no pytest cache, no .benchmarks (the benchmark plugin
+    # is of no use to a grade), and Hypothesis's storage goes to a temporary folder (see main).
+    argv = ["--pyargs", "gradproof.grading.grade_tests", "-q", "--no-header"]
+    argv += ["-p", "no:cacheprovider", "-p", "no:benchmark"]
     # The built-in profiles go by gradproof's own names (gradproof-ci), which need no pyproject.toml.
     profile = f"gradproof-{args.profile}" if args.profile in ("dev", "ci", "thorough") else args.profile
     argv += [f"--hypothesis-profile={profile}"]
@@ -89,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return bench_report(args)
-    return int(pytest.main(pytest_args(args, extra)))
+    # Hypothesis keeps its examples under .hypothesis/ of the working directory: a grade keeps them
+    # in a temporary folder instead (read when Hypothesis first stores, so an import does not set it).
+    with tempfile.TemporaryDirectory(prefix="gradproof-hypothesis-") as storage:
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage
+        return int(pytest.main(pytest_args(args, extra)))
 
 
 if __name__ == "__main__":

@@ -157,6 +157,8 @@ def test_gradproof_grade_writes_full_marks_for_a_correct_candidate(tmp_path):
     assert set(results) >= {"score", "max_score", "execution_time", "tests"}
     (test,) = [t for t in results["tests"] if t["name"] == "relu_only: relu"]
     assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+    # Nothing else is written where the grade ran: no .hypothesis/, .benchmarks/ or .pytest_cache/.
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_grade_command_line_attaches_option_values():
