@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -37,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
         "--require-sandbox", action="store_true", help="refuse to grade where bubblewrap cannot sandbox"
     )
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    grade.add_argument(
+        "--numpy", metavar="VERSION", help="the NumPy the candidates run with (see numpy-env; default: ours)"
+    )
+    grade.add_argument(
+        "--convention", action="append", metavar="COURSE-YEAR", help="a course year: cs231n-2017"
+    )
+    env = commands.add_parser(
+        "numpy-env", help="install another NumPy for the candidates' workers (code written for NumPy 1)"
+    )
+    env.add_argument("version", metavar="VERSION", help="a NumPy release, such as 1.26.4")
     report = commands.add_parser(
         "bench-report", help="tabulate and plot conv benchmark results (pytest-benchmark JSON files)"
     )
@@ -79,11 +90,13 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
         ("--points", args.points),
         ("--candidate-timeout", args.timeout),
         ("--total-timeout", args.total_timeout),
+        ("--candidate-numpy", args.numpy),
     ):
         if value is not None:
             argv.append(f"{option}={value}")
     if args.require_sandbox:
         argv.append("--require-sandbox")
+    argv += [f"--convention={name}" for name in args.convention or ()]
     return argv + extra
 
 
@@ -94,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return bench_report(args)
+    if args.command == "numpy-env":
+        from gradproof.grading import numpy_env
+
+        try:
+            folder = numpy_env.install(args.version)
+        except (ValueError, OSError, subprocess.CalledProcessError) as exc:
+            print(f"gradproof numpy-env: {exc}", file=sys.stderr)
+            return 2
+        print(f"NumPy {args.version} for the workers: {folder}")
+        print(f"grade with: gradproof grade --numpy {args.version} ...")
+        return 0
     # Hypothesis keeps its examples under .hypothesis/ of the working directory: a grade keeps them
     # in a temporary folder instead (read when Hypothesis first stores, so an import does not set it).
     with tempfile.TemporaryDirectory(prefix="gradproof-hypothesis-") as storage:

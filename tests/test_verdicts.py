@@ -256,8 +256,9 @@ CAUGHT = [
         "dropout",
         lambda: dropout(0.25),
         "forward",
-        r"^dropout: your p is the probability of dropping a unit, as in cs231n-2017, not cs231n-2019: grade "
-        r"with --convention cs231n-2017 if that is your assignment's\n"
+        # Both 2016-17 assignments drop with probability p; 2016's is otherwise 2019's (Adam's t from 0).
+        r"^dropout: your p is the probability of dropping a unit, as in cs231n-2016, cs231n-2017, not "
+        r"cs231n-2019: grade with --convention cs231n-2016 if that is your assignment's\n"
         r"dropout forward: kept 7\d\.\d% of 20000 units with p = 0\.25, expected 25% \+- 2\.3%",
     ),
     Caught(
@@ -442,9 +443,8 @@ def steps() -> tuple[np.ndarray, list[np.ndarray], dict]:
         (
             "wild/cs231n_2017.py",
             "adam",
-            r"^adam: matches the cs231n-2017 convention \(dropout p is the probability of dropping a unit, "
-            r"Adam's t starts at 1\), not cs231n-2019's: grade with --convention cs231n-2017 if that is your "
-            r"assignment's\nadam next_w: yours differs",
+            r"^adam: matches the convention of cs231n-2017 \(Adam's t starts at 1\), not cs231n-2019's: "
+            r"grade with --convention cs231n-2017 if that is your assignment's\nadam next_w: yours differs",
         ),
     ],
     ids=["adam no bias correction", "sgd_momentum sign flipped", "adam of 2017"],
@@ -460,5 +460,7 @@ def test_an_optimizer_of_another_year_passes_under_its_convention():
     verdicts.check_optimizer(graded_optimizer("wild/cs231n_2017.py", "adam", YEAR_2017), *steps())
     verdicts.check_optimizer(graded_optimizer(ORACLE, "adam", YEAR_2017), *steps())
     # And the other way round: a 2019 Adam graded as 2017 is told which year it matches.
-    with pytest.raises(AssertionError, match=r"^adam: matches the cs231n-2019 convention"):
+    # (2016, 2019 and 2021 start t at 0; 2016 is named first, as otherwise 2017's: dropout drops.)
+    matches = r"^adam: matches the convention of cs231n-2016, cs231n-2019, cs231n-2021"
+    with pytest.raises(AssertionError, match=matches):
         verdicts.check_optimizer(graded_optimizer(ORACLE, "adam", YEAR_2017, oracle_year=YEAR_2019), *steps())

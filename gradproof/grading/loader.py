@@ -351,9 +351,10 @@ def numpy2_hint(exc: BaseException) -> str:
         import numpy as np
 
         return (
-            f" (NumPy {np.__version__} no longer converts an array with dimensions, such as b of shape "
-            "(1, 1, 1), to a number: code written for NumPy 1 such as `float(b)` raises here; "
-            "`float(b.item())` or `float(np.squeeze(b))` works in both)"
+            f" (fails on this NumPy only: NumPy {np.__version__} no longer converts an array with "
+            "dimensions to a number, which NumPy 1 did, as in the Coursera notebook's `float(b)` on a "
+            "(1, 1, 1) b; `float(x.item())` works in both. To grade the code as it ran, use "
+            "--numpy 1.26.4 (installed once by `gradproof numpy-env 1.26.4`))"
         )
     return ""
 

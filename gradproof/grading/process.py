@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gradproof.core.checks import CallFailed
 from gradproof.grading import sandbox, wire
@@ -44,6 +45,8 @@ class Worker:
     say no, so that a NumPy assignment is not solved with autograd."""
     require_sandbox: bool = False
     """Refuse to run the candidate where there is no sandbox (:mod:`gradproof.grading.sandbox`)."""
+    numpy: Path | None = None
+    """A folder with another NumPy for the worker (:mod:`gradproof.grading.numpy_env`)."""
     isolation: str = ""
     """How the running worker is isolated: ``"sandbox"`` or ``"none"`` (empty before it starts)."""
     timed_out: dict[str, str] = field(default_factory=dict)
@@ -71,6 +74,7 @@ class Worker:
                 self.candidate.target,
                 packages=self.packages,
                 required=self.require_sandbox,
+                numpy=self.numpy,
             )
         except sandbox.SandboxUnavailable as exc:
             self.load_error = str(exc)

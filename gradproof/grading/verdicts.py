@@ -20,7 +20,7 @@ from gradproof.core.registry import Example
 from gradproof.grading.binding import expect_tuple
 from gradproof.grading.calls import Call
 from gradproof.grading.executors import LocalExecutor
-from gradproof.grading.units import GradedOp, GradedOptimizer
+from gradproof.grading.units import BoundCache, GradedOp, GradedOptimizer
 
 
 def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) -> bool | None:
@@ -120,17 +120,26 @@ def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str
 def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
     """The candidate's backward equals the oracle's for the same upstream gradient.
 
-    The candidate's own forward makes the cache; when the forward is itself wrong, the message
-    says so, since the backward is then judged from a wrong cache.
+    Where the API documents its cache (:attr:`Binding.documented_cache`), the backward gets that
+    cache, built from the example, and is graded on its own. Otherwise the candidate's own forward
+    makes the cache; when the forward is itself wrong, the message says so, since the backward is
+    then judged from a wrong cache.
     """
     __tracebackhide__ = True
     graded.executor.reset()
     text = f"  example: {example.describe()}\n{graded.context()}"
     text += f"\n  upstream gradient dout: standard normal, seed {seed}"
     spec, oracle = graded.spec, graded.oracle
-    out, cache = call_forward(spec, example.copy(), text)
-    _binding_checks(graded, example, text)
-    expected_out, expected_cache = call_forward(oracle, graded.binding.oracle_example(example, out), text)
+    if graded.binding.documented_cache is not None:
+        text += "\n  cache: the one the API documents, made from the example's inputs"
+        expected_out, expected_cache = call_forward(oracle, example.copy(), text)
+        shapes = [np.shape(a) for a in example.inputs.values()]
+        cache = BoundCache(graded.binding.documented_cache(example.copy()), {}, shapes)
+        out = expected_out
+    else:
+        out, cache = call_forward(spec, example.copy(), text)
+        _binding_checks(graded, example, text)
+        expected_out, expected_cache = call_forward(oracle, graded.binding.oracle_example(example, out), text)
     v = np.random.default_rng(seed).standard_normal(expected_out.shape)
     if out.shape != expected_out.shape:
         raise AssertionError(
@@ -178,13 +187,14 @@ def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config:
     try:
         _trajectory(graded, graded.local, w, grads, config)
     except AssertionError as exc:
-        for other in graded.convention.others() if graded.convention is not None else ():
+        for other in graded.convention.others(graded.unit) if graded.convention is not None else ():
             try:
                 _trajectory(graded, LocalExecutor(graded.api.oracle_module(other)), w, grads, config)
             except AssertionError:
                 continue
             raise AssertionError(
-                f"{graded.binding.name}: matches the {other.name} convention ({other.rules_text()}), "
+                f"{graded.binding.name}: matches the convention of {other.sharing(graded.unit)} "
+                f"({other.rule(graded.unit)}), "
                 f"not {graded.convention.name}'s: grade with --convention {other.name} if that is your "
                 f"assignment's\n{exc}"
             ) from None

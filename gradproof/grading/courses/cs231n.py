@@ -18,7 +18,16 @@ from gradproof.core import registry
 from gradproof.core import strategies as gs
 from gradproof.core.checks import call_forward
 from gradproof.core.registry import Example
-from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, RandomDraw, expect_tuple, layer
+from gradproof.grading.binding import (
+    Api,
+    Binding,
+    Call,
+    OptimizerBinding,
+    RandomDraw,
+    Variant,
+    expect_tuple,
+    layer,
+)
 from gradproof.grading.courses import cs231n_oracle as oracle
 from gradproof.grading.courses import ties
 
@@ -66,19 +75,63 @@ def layernorm_examples(draw):
     )
 
 
+def _gamma_shape(layout: str, c: int) -> tuple[int, ...]:
+    return (c,) if layout == "(C,)" else (1, c, 1, 1)
+
+
 @st.composite
-def groupnorm_examples(draw):
+def groupnorm_examples(draw, layout="(C,)"):
+    """Group-norm examples with ``gamma`` and ``beta`` of the shape ``layout`` names: ``(C,)`` (the
+    2018-20 templates) or ``(1, C, 1, 1)`` (2021 on)."""
     groups, per_group = _dims(draw, 1, 3), _dims(draw, 1, 3)
     c = groups * per_group
     hw = draw(st.sampled_from([(2, 2), (1, 3), (2, 3)] + ([(1, 1)] if per_group > 1 else [])))
     return Example(
         {
             "x": draw(gs.arrays((_dims(draw, 1, 3), c, *hw))),
-            "gamma": draw(gs.arrays((1, c, 1, 1))),
-            "beta": draw(gs.arrays((1, c, 1, 1))),
+            "gamma": draw(gs.arrays(_gamma_shape(layout, c))),
+            "beta": draw(gs.arrays(_gamma_shape(layout, c))),
         },
         {"G": groups, "eps": draw(st.sampled_from(EPSILONS))},
     )
+
+
+def _groupnorm_probe(layout: str) -> Example:
+    """An example on which group norm written for the other ``gamma`` shape fails: with C = 4 and
+    W = 2, a ``(C,)`` gamma multiplied as ``(1, C, 1, 1)`` (or the other way round) broadcasts
+    against the wrong axis, or not at all."""
+    rng = np.random.default_rng(0)
+    return Example(
+        {
+            "x": rng.standard_normal((2, 4, 3, 2)),
+            "gamma": rng.uniform(0.5, 2.0, _gamma_shape(layout, 4)),
+            "beta": rng.standard_normal(_gamma_shape(layout, 4)),
+        },
+        {"G": 2, "eps": 1e-5},
+    )
+
+
+def _groupnorm(layout: str) -> Binding:
+    binding = layer(
+        "spatial_groupnorm",
+        "spatial_groupnorm_forward",
+        "spatial_groupnorm_backward",
+        groupnorm_examples(layout),
+        ("x", "gamma", "beta"),
+        "group_norm",
+        args=lambda a, h: (*a, h["G"], {"eps": h["eps"]}),
+    )
+    return dataclasses.replace(
+        binding, variant=Variant(f"gamma and beta of shape {layout}", _groupnorm_probe(layout))
+    )
+
+
+def _variants(binding: Binding, year) -> tuple[Binding, ...]:
+    """Group norm as ``year``'s template shapes ``gamma``, then as the other years' do."""
+    if binding.op != "spatial_groupnorm":
+        return (binding,)
+    layouts = sorted(("(C,)", "(1, C, 1, 1)"), key=lambda layout: layout != year.groupnorm_gamma)
+    return tuple(_groupnorm(layout) for layout in layouts)
 
 
 @st.composite
@@ -192,10 +245,11 @@ def _kept_fraction(sides, example: Example, context: str) -> None:
     )
     if abs(kept - (1 - keep)) <= bound:
         other = "dropping" if year.dropout_p_keeps else "keeping"
-        choice = year.others()[0].name
+        choice = year.others("dropout")[0]
         message = (
-            f"dropout: your p is the probability of {other} a unit, as in {choice}, not {year.name}: "
-            f"grade with --convention {choice} if that is your assignment's\n{message}"
+            f"dropout: your p is the probability of {other} a unit, as in {choice.sharing('dropout')}, not "
+            f"{year.name}: "
+            f"grade with --convention {choice.name} if that is your assignment's\n{message}"
         )
     raise AssertionError(f"{message}\n{context}")
 
@@ -296,15 +350,7 @@ def _bindings() -> tuple[Binding, ...]:
             "layer_norm",
             args=lambda a, h: (*a, {"eps": h["eps"]}),
         ),
-        layer(
-            "spatial_groupnorm",
-            "spatial_groupnorm_forward",
-            "spatial_groupnorm_backward",
-            groupnorm_examples(),
-            ("x", "gamma", "beta"),
-            "group_norm",
-            args=lambda a, h: (*a, h["G"], {"eps": h["eps"]}),
-        ),
+        _groupnorm("(C,)"),
         layer(
             "conv2d",
             "conv_forward_naive",
@@ -413,4 +459,14 @@ def _oracle(year):
 
 
 def api() -> Api:
-    return Api("cs231n", _bindings(), _optimizers(), _oracle, oracle.convention)
+    layers = tuple(b.op for b in _bindings())
+    optim = tuple(o.name for o in _optimizers())
+    return Api(
+        "cs231n",
+        _bindings(),
+        _optimizers(),
+        _oracle,
+        oracle.convention,
+        assignments=(("layers.py", layers), ("optim.py", optim)),
+        variants=_variants,
+    )
