@@ -9,6 +9,7 @@ what a call does to its inputs is seen by the contracts check as it is through a
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 import types
@@ -22,7 +23,7 @@ import pytest
 from gradproof.core.checks import check_contracts, check_gradients
 from gradproof.core.registry import Example
 from gradproof.grading import verdicts
-from gradproof.grading.candidates import Candidate
+from gradproof.grading.candidates import Candidate, declared, from_spec, placeholder_returns
 from gradproof.grading.courses import cs231n_oracle, get_api
 from gradproof.grading.executors import LocalExecutor
 from gradproof.grading.shapes import ShapePolicy
@@ -80,7 +81,7 @@ def graded_op(api_name: str, name: str, op: str, *, convention=None, strict: boo
     binding = next(b for b in api.bindings if b.op == op)
     if convention is None and api.convention is not None and op in YEAR_2019.affects:
         convention = YEAR_2019
-    return GradedOp(
+    graded = GradedOp(
         Candidate(Path(name).stem, "path", name),
         api,
         binding,
@@ -89,6 +90,9 @@ def graded_op(api_name: str, name: str, op: str, *, convention=None, strict: boo
         convention,
         ShapePolicy(strict),
     )
+    if (CANDIDATES / name).is_file():  # what the session reads from the source
+        graded.placeholders = declared(from_spec(str(CANDIDATES / name))).placeholders
+    return graded
 
 
 def run(check: str, graded: GradedOp, example: Example) -> None:
@@ -268,7 +272,8 @@ CAUGHT = [
         "affine",
         affine,
         "backward",
-        r"^affine dw: returns all zeros \(not implemented yet\?\) where the reference's is not\n"
+        r"^affine dw: returns all zeros: affine_backward never computes it \(the template's placeholder is "
+        r"left as it was: not implemented yet\)\n"
         r"affine dw: yours",
     ),
     Caught(
@@ -464,3 +469,29 @@ def test_an_optimizer_of_another_year_passes_under_its_convention():
     matches = r"^adam: matches the convention of cs231n-2016, cs231n-2019, cs231n-2021"
     with pytest.raises(AssertionError, match=matches):
         verdicts.check_optimizer(graded_optimizer(ORACLE, "adam", YEAR_2017, oracle_year=YEAR_2019), *steps())
+
+
+def test_all_zeros_is_called_unfinished_only_where_the_code_never_computes_it():
+    """half_finished.py's affine_backward leaves the template's dw = np.zeros_like(w) and computes dx."""
+    graded = graded_op("cs231n", "wild/half_finished.py", "affine")
+    zeros, ones = np.zeros(3), np.ones(3)
+    assert "never computes it" in verdicts._zeros(graded, "affine_backward", 1, "affine dw", zeros, ones)
+    computed = verdicts._zeros(graded, "affine_backward", 0, "affine dx", zeros, ones)
+    assert computed == "affine dx: returns all zeros where the reference's is not\n"
+    assert verdicts._zeros(graded, "affine_backward", 1, "affine dw", zeros, zeros) == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "positions"),
+    [
+        ("dx, dw = None, None\n    return dx, dw", (0, 1)),
+        ("dx = np.zeros_like(x)\n    dx[x > 0] = 1\n    return dx, None", (1,)),
+        ("dx = np.zeros_like(x)\n    np.add.at(dx, 0, 1)\n    return dx", ()),
+        ("dx, dw = grads(x)\n    return dx, dw", ()),
+        ("dx = np.zeros_like(x)\n    dx += 1\n    return (dx,)", ()),
+        ("out = np.zeros_like(x)\n    for out in x:\n        pass\n    return out", ()),
+    ],
+)
+def test_placeholders_are_what_a_function_never_computes(body, positions):
+    function = ast.parse(f"def f(x):\n    {body}\n").body[0]
+    assert placeholder_returns(function) == positions

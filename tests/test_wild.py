@@ -72,7 +72,8 @@ def test_half_finished_work_gets_credit_for_what_works(pytester):
     assert 0 < affine["score"] < affine["max_score"]
     assert "forward: passed" in affine["output"]
     assert (
-        "affine dw: returns all zeros (not implemented yet?) where the reference's is not" in affine["output"]
+        "affine dw: returns all zeros: affine_backward never computes it (the template's placeholder is left "
+        "as it was: not implemented yet)" in affine["output"]
     )
     assert relu["score"] == 0
     assert "relu forward: returned None instead of a NumPy array: not implemented yet" in relu["output"]

@@ -197,7 +197,8 @@ def test_describe_exception_hints_at_python_2_and_numpy_1(student):
     assert first.endswith("(xrange is Python 2: this code is Python 2, gradproof grades Python 3)")
     first = float_reply["error"].splitlines()[0]
     assert first.startswith("raised TypeError: only 0-dimensional arrays")
-    assert "`float(b.item())` or `float(np.squeeze(b))` works in both" in first
+    assert "(fails on this NumPy only: NumPy 2" in first
+    assert "`float(x.item())` works in both. To grade the code as it ran, use --numpy 1.26.4" in first
 
 
 def test_describe_exception_of_a_load_error_is_its_message():

@@ -98,6 +98,7 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
             options.strict_ties,
         )
         graded.alternatives = tuple(others) if year is not None and year.assumed else ()
+        graded.placeholders = found.placeholders
         grade.ops.append(graded)
     grade.optimizers = [
         GradedOptimizer(candidate, grade.api, o, executor, found.names, year if o.name in affected else None)

@@ -117,6 +117,8 @@ class Graded:
         self.shapes = shapes if shapes is not None else ShapePolicy()
         self.strict_ties = strict_ties
         """Deduct a backward that follows another tie rule than its course's (``--strict-ties``)."""
+        self.placeholders: dict[str, tuple[int, ...]] = {}
+        """Function -> positions of its returned values it never computes (:class:`Declared`)."""
         self.notes: dict[str, str] = {}
         """Conventions the template leaves open that this unit's checks met, said without a
         deduction: quantity -> the note."""

@@ -42,13 +42,19 @@ def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) 
 ALSO_WRONG = "its backward also disagrees with finite differences of its own forward"
 
 
-def _zeros(quantity: str, got, expected) -> str:
-    """A first line for a result of zeros where the reference's is not: partial work (a template's
-    ``np.zeros`` never filled in), said plainly in the grade table."""
+def _zeros(graded: GradedOp, function: str, position: int, quantity: str, got, expected) -> str:
+    """A first line for a result of zeros where the reference's is not; "not implemented yet" only
+    where ``function`` never computes its ``position``-th returned value (the template's
+    ``dw = np.zeros_like(w)`` left as it was): code that computes zeros is wrong, not unfinished."""
     got, expected = np.asarray(got), np.asarray(expected)
-    if got.shape == expected.shape and got.size and not np.any(got) and np.any(expected):
-        return f"{quantity}: returns all zeros (not implemented yet?) where the reference's is not\n"
-    return ""
+    if not (got.shape == expected.shape and got.size and not np.any(got) and np.any(expected)):
+        return ""
+    if position in graded.placeholders.get(function, ()):
+        return (
+            f"{quantity}: returns all zeros: {function} never computes it (the template's placeholder "
+            "is left as it was: not implemented yet)\n"
+        )
+    return f"{quantity}: returns all zeros where the reference's is not\n"
 
 
 def _binding_checks(graded: GradedOp, example: Example, text: str) -> None:
@@ -82,7 +88,7 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             expected_label="reference",
         )
     except AssertionError as exc:
-        zeros = _zeros(f"{spec.name} forward", got, expected)
+        zeros = _zeros(graded, graded.binding.functions[0], 0, f"{spec.name} forward", got, expected)
         consistent = _consistent_with_own_forward(graded, example, seed)
         if consistent is None:
             raise AssertionError(f"{zeros}{exc}") from None
@@ -169,7 +175,8 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
                     continue
                 if why:
                     raise AssertionError(f"{why} (deducted under --strict-ties)\n{exc}") from None
-            zeros = _zeros(f"{spec.name} d{name}", grads[name], expected[name])
+            backward_fn, position = graded.binding.functions[-1], spec.differentiable.index(name)
+            zeros = _zeros(graded, backward_fn, position, f"{spec.name} d{name}", grads[name], expected[name])
             consistent = _consistent_with_own_forward(graded, example, seed)
             if consistent is None:
                 raise AssertionError(f"{zeros}{exc}") from None
