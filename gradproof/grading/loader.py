@@ -252,7 +252,9 @@ def definitions_only(tree: ast.Module) -> tuple[ast.Module, list[ast.stmt]]:
     body = tree.body
     keep = [False] * len(body)
     for i, node in enumerate(body):
-        docstring = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        # A string or constant alone does nothing: a docstring, also one after the imports (cs231n's
+        # optim.py has its module docstring below `import numpy as np`).
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         if docstring or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             keep[i] = True
         elif isinstance(node, (ast.Import, ast.ImportFrom)) or _is_setup_block(node):
