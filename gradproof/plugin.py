@@ -172,8 +172,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--strict-ties",
         action="store_true",
-        help="deduct a max-pool backward that sends a tied maximum's gradient by another rule than its "
-        "course's (default: a note; the courses' own checks never produce a tie)",
+        help="deduct a backward that follows another rule than its course's where the gradient is a "
+        "convention: a max-pool window's tied maximum, relu at exactly 0 (default: a note; the courses' "
+        "own checks never produce either)",
     )
     group.addoption(
         "--total-timeout",

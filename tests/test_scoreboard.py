@@ -255,8 +255,8 @@ def test_the_table_says_each_units_score_and_why_it_failed(graded):
     # assignments says how to grade those.
     assert "  sgd                 0/0    0.00/0.00    not implemented" in bugs
     assert (
-        "  layernorm           0/0    0.00/0.00    not implemented (the cs231n-2019 template asks for it; it "
-        "came in 2018: for an earlier year's assignment, grade with --convention cs231n-2017)"
+        "  layernorm           0/0    0.00/0.00    not implemented (in the template since 2018; for an "
+        "earlier year's: --convention cs231n-2017)"
     ) in bugs
     assert not any(line.startswith("  not implemented (not graded)") for line in bugs)
     assert bugs[-1].startswith("  score: 0.25 / ")
@@ -310,7 +310,7 @@ def test_gradescope_json_has_a_test_per_unit_and_the_total(graded):
     not_implemented = tests["relu_only: not implemented"]
     assert (not_implemented["max_score"], not_implemented["status"]) == (0, "failed")
     assert not_implemented["output"].startswith("not implemented (not graded): add, ")
-    assert tests["cs231n_bugs: layernorm"]["output"].startswith("not implemented (the cs231n-2019 template")
+    assert tests["cs231n_bugs: layernorm"]["output"].startswith("not implemented (in the template since 2018")
     convention = tests["cs231n_bugs: convention"]
     assert (convention["max_score"], convention["status"]) == (0, "passed")
     assert convention["output"] == graded.grades[1].convention.describe()

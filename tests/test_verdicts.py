@@ -319,7 +319,37 @@ CAUGHT = [
         "softplus",
         softplus,
         "contracts",
-        r"^softplus forward: mutated its input x\n",
+        r"^softplus forward: mutated its input x: the caller's array is changed\n",
+    ),
+    # Issue 14's bug classes (tests/candidates/bugs14/), each watched passing before it was caught.
+    Caught(
+        "batchnorm backward centres the cached x in place",
+        "cs231n",
+        "bugs14/inplace_cached_x.py",
+        "batchnorm",
+        lambda: batchnorm("train", 0.9),
+        "contracts",
+        r"^batchnorm backward: mutated its input x \(the forward's, reached through the cache\): the "
+        r"caller's array is changed\n",
+    ),
+    Caught(
+        "relu backward writes into dout",
+        "cs231n",
+        "bugs14/inplace_dout_relu.py",
+        "relu",
+        lambda: Example({"x": normal(9, 3, 4)}),
+        "contracts",
+        r"^relu backward: mutated its upstream gradient dout\n",
+    ),
+    Caught(
+        "softmax without the row maximum",
+        "cs231n",
+        "bugs14/softmax_no_max.py",
+        "softmax_loss",
+        softmax_loss,
+        "forward",
+        r"^softmax_loss: overflows \(NaN or inf\) for logits of magnitude 800: subtract each row's maximum "
+        r"from x before np.exp",
     ),
 ]
 
@@ -495,3 +525,24 @@ def test_all_zeros_is_called_unfinished_only_where_the_code_never_computes_it():
 def test_placeholders_are_what_a_function_never_computes(body, positions):
     function = ast.parse(f"def f(x):\n    {body}\n").body[0]
     assert placeholder_returns(function) == positions
+
+
+def test_relu_at_its_kink_is_a_note_unless_strict():
+    """`x >= 0` passes dout where x is exactly 0: a subgradient, not an error (cs231n's template has
+    `x > 0`); the comparison examples put some inputs at 0 to see it."""
+    example = Example({"x": np.array([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.5]])})
+    graded = graded_op("cs231n", "bugs14/relu_ge.py", "relu")
+    verdicts.check_backward(graded, example, seed=SEED)
+    (note,) = graded.notes.values()
+    assert note.startswith(
+        "relu dx: differs only at x == 0, the kink, where the gradient is a convention, not a derivative: "
+        "your backward passes all of dout there (as `x >= 0` does)"
+    )
+    assert note.endswith("Here 2 of 6 inputs are 0")
+    strict = graded_op("cs231n", "bugs14/relu_ge.py", "relu")
+    strict.strict_ties = True
+    with pytest.raises(AssertionError, match=r"\(deducted under --strict-ties\)"):
+        verdicts.check_backward(strict, example, seed=SEED)
+    oracle = graded_op("cs231n", ORACLE, "relu")
+    verdicts.check_backward(oracle, example, seed=SEED)
+    assert oracle.notes == {}

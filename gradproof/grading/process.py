@@ -183,12 +183,14 @@ class Worker:
             try:
                 value = wire.decode(reply.get("value"), out_arrays)
                 args = wire.decode(reply["args"], out_arrays) if "args" in reply else None
+                kept = wire.decode(reply["kept"], out_arrays) if "kept" in reply else None
+                kept = {int(id): list(a) for id, a in kept.items()} if isinstance(kept, dict) else None
             except (ValueError, TypeError, KeyError, IndexError) as exc:
                 self.stop()
                 raise CallFailed(
                     f"{call.fn}: the candidate's process sent a malformed reply ({exc})"
                 ) from None
-            decoded.append(Reply(value, args if isinstance(args, list) else None))
+            decoded.append(Reply(value, args if isinstance(args, list) else None, kept))
         return decoded
 
     def _send(self, calls: list[Call], reset: bool):

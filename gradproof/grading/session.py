@@ -118,9 +118,9 @@ def _not_implemented(unit: str, year) -> str:
     only assumed (layer norm came in 2018)."""
     since = getattr(year, "SINCE", {}).get(unit)
     if year is not None and year.assumed and since is not None:
+        earlier = f"{year.name.split('-')[0]}-{since - 1}"
         return (
-            f"not implemented (the {year.name} template asks for it; it came in {since}: for an "
-            f"earlier year's assignment, grade with --convention {year.name.split('-')[0]}-{since - 1})"
+            f"not implemented (in the template since {since}; for an earlier year's: --convention {earlier})"
         )
     return "not implemented"
 

@@ -99,7 +99,14 @@ class Evaluator:
     def __init__(self, module) -> None:
         self.module = module
         self.kept: dict[int, object] = {}
+        self.inputs: dict[int, list] = {}
+        """Handle -> the arguments of the call that made it: what a backward taking that cache can
+        reach (a forward's inputs it kept), sent back after it to show what it changed."""
         self.next_id = 0
+
+    def clear(self) -> None:
+        self.kept.clear()
+        self.inputs.clear()
 
     def keep(self, value) -> wire.Handle:
         """Keep ``value`` here; the grading process gets its handle."""
@@ -126,11 +133,28 @@ class Evaluator:
             return {"ok": False, "error": describe_exception(exc)}
         store = request.get("store") or []
         if store and isinstance(value, tuple):
+            first = self.next_id + 1
             value = tuple(self.keep(item) if index in store else item for index, item in enumerate(value))
+            for id in range(first, self.next_id + 1):
+                self.inputs[id] = args
         reply = {"ok": True, "value": self.encode(value, out_arrays)}
         if request.get("return_args"):
             reply["args"] = self.encode(list(args), out_arrays)
+            reached = {id: self.inputs[id] for id in _handles(request["args"]) if id in self.inputs}
+            if reached:
+                reply["kept"] = self.encode({str(id): list(a) for id, a in reached.items()}, out_arrays)
         return reply
+
+
+def _handles(data) -> list[int]:
+    """The handles (``{"$h": id}``) an encoded value refers to."""
+    if isinstance(data, dict):
+        if "$h" in data:
+            return [data["$h"]]
+        return [id for value in data.values() for id in _handles(value)]
+    if isinstance(data, list):
+        return [id for value in data for id in _handles(value)]
+    return []
 
 
 def main() -> None:
@@ -158,7 +182,7 @@ def main() -> None:
         except EOFError:
             return
         if header.get("reset"):
-            evaluator.kept.clear()
+            evaluator.clear()
         out_arrays: list = []
         replies = [evaluator.call(request, arrays, out_arrays) for request in header.get("calls", [])]
         wire.write_message(out, {"replies": replies}, out_arrays)

@@ -23,6 +23,7 @@ from gradproof.grading.binding import (
     Binding,
     Call,
     OptimizerBinding,
+    PinnedTies,
     RandomDraw,
     Variant,
     expect_tuple,
@@ -177,6 +178,39 @@ def _pool_window(start, shape) -> str:
 
 
 @st.composite
+def relu_examples(draw):
+    """ReLU's examples with some inputs exactly at the kink, 0 (at least one): where the gradient is
+    a convention, which the comparison with the oracle reports (the finite-difference checks keep
+    to the reference's examples, away from it)."""
+    x = draw(registry.get("relu").examples).inputs["x"].copy()
+    if x.size:
+        at_kink = draw(hnp.arrays(bool, x.shape))
+        at_kink.flat[draw(st.integers(0, x.size - 1))] = True
+        x[at_kink] = 0.0
+    return Example({"x": x})
+
+
+def _relu_at_kink(example: Example, dout: np.ndarray, got: dict) -> str | None:
+    """The note for a relu backward that differs from ``dout * (x > 0)`` only at x == 0, by passing
+    a share of dout there (``x >= 0`` passes all of it): any share in [0, 1] is a subgradient."""
+    x, dx = example.inputs["x"], got.get("x")
+    if not isinstance(dx, np.ndarray) or dx.shape != x.shape:
+        return None
+    kink = x == 0
+    away = np.allclose(dx[~kink], (dout * (x > 0))[~kink], rtol=1e-7, atol=1e-10)
+    shares = dx[kink] / np.where(dout[kink] != 0, dout[kink], np.nan)
+    shares = shares[np.isfinite(shares)]
+    if not away or not shares.size or not np.allclose(shares, shares[0]) or not 0 <= shares[0] <= 1:
+        return None
+    passed = "all of dout" if np.isclose(shares[0], 1) else f"{shares[0]:g} of dout"
+    return (
+        f"relu dx: differs only at x == 0, the kink, where the gradient is a convention, not a "
+        f"derivative: your backward passes {passed} there (as `x >= 0` does); the template's `x > 0` "
+        f"passes none. Away from 0 your backward is right. Here {int(kink.sum())} of {x.size} inputs are 0"
+    )
+
+
+@st.composite
 def softmax_loss_examples(draw):
     n, c = _dims(draw, 1, 5), _dims(draw, 1, 6)
     return Example(
@@ -252,6 +286,26 @@ def _kept_fraction(sides, example: Example, context: str) -> None:
             f"grade with --convention {choice.name} if that is your assignment's\n{message}"
         )
     raise AssertionError(f"{message}\n{context}")
+
+
+SHIFT = 800.0
+"""Added to every logit: exp(800) overflows float64 (its largest is about exp(709)), and softmax
+is unchanged by a shift of a row, so a stable softmax loss returns the same loss and dx."""
+
+
+def _stable_for_large_logits(sides, example: Example, context: str) -> None:
+    """softmax_loss at logits of the magnitude a real network produces: ``x + 800`` has this
+    example's loss and dx, which only a softmax that subtracts each row's maximum computes (the
+    comparison with the oracle draws logits within [-10, 10], where any softmax is finite)."""
+    shifted = Example({"x": example.inputs["x"] + SHIFT, "y": example.inputs["y"]})
+    loss, dx = call_forward(sides.candidate, shifted, context)
+    if np.all(np.isfinite(loss)) and (not isinstance(dx, np.ndarray) or np.all(np.isfinite(dx))):
+        return
+    raise AssertionError(
+        f"softmax_loss: overflows (NaN or inf) for logits of magnitude {SHIFT:g}: subtract each row's "
+        f"maximum from x before np.exp (a softmax is unchanged by it; here x + {SHIFT:g}, whose loss and "
+        "dx are this example's)\n" + context
+    )
 
 
 def svm_loss_examples():
@@ -335,7 +389,10 @@ def _bindings() -> tuple[Binding, ...]:
             ("x", "w", "b"),
             "affine",
         ),
-        layer("relu", "relu_forward", "relu_backward", registry.get("relu").examples, ("x",), "relu"),
+        dataclasses.replace(
+            layer("relu", "relu_forward", "relu_backward", registry.get("relu").examples, ("x",), "relu"),
+            ties=PinnedTies(relu_examples(), _relu_at_kink),
+        ),
         _batchnorm("batchnorm", "batchnorm_forward", "batchnorm_backward", spatial=False),
         _batchnorm("batchnorm_alt", "batchnorm_forward", "batchnorm_backward_alt", spatial=False),
         _batchnorm(
@@ -399,12 +456,15 @@ def _bindings() -> tuple[Binding, ...]:
             checks=(_kept_fraction,),
         ),
         _loss("svm_loss", "svm_loss", svm_loss_examples(), "multi_margin_loss", _with({"reduction": "mean"})),
-        _loss(
-            "softmax_loss",
-            "softmax_loss",
-            softmax_loss_examples(),
-            "softmax_cross_entropy",
-            _with({"reduction": "mean"}),
+        dataclasses.replace(
+            _loss(
+                "softmax_loss",
+                "softmax_loss",
+                softmax_loss_examples(),
+                "softmax_cross_entropy",
+                _with({"reduction": "mean"}),
+            ),
+            checks=(_stable_for_large_logits,),
         ),
     )
 
