@@ -4,8 +4,8 @@ its row maximum, or a sigmoid that computes ``1 / (1 + exp(-x))`` as written, ov
 
 The ops' own examples are standard normal, where every implementation is finite; these are the same
 examples pushed away from 0 to magnitudes of at least ``SHIFT``: an exponential of any of them
-overflows (or underflows to 0, and a ratio of two such is NaN) unless the op is written stably. (softplus is left out: its PyTorch threshold makes it the
-identity above 20, a convention the reference follows and checks in properties/test_kinks.py.)
+overflows (or underflows to 0, and a ratio of two such is NaN) unless the op is written stably.
+(softplus is left out: its PyTorch threshold makes it the identity above 20, a convention the reference follows and checks in properties/test_kinks.py.)
 """
 
 import numpy as np
