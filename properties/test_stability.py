@@ -1,11 +1,12 @@
 """The reference ops that exponentiate their input stay finite, and equal their PyTorch twin, at the
 logits a real network produces (magnitudes up to about 1e3), where a softmax that does not subtract
-its row maximum, or a sigmoid that computes ``1 / (1 + exp(-x))`` as written, overflows.
+its row maximum, or a sigmoid written as ``exp(x) / (1 + exp(x))``, overflows.
 
 The ops' own examples are standard normal, where every implementation is finite; these are the same
 examples pushed away from 0 to magnitudes of at least ``SHIFT``: an exponential of any of them
 overflows (or underflows to 0, and a ratio of two such is NaN) unless the op is written stably.
-(softplus is left out: its PyTorch threshold makes it the identity above 20, a convention the reference follows and checks in properties/test_kinks.py.)
+(softplus is left out: its PyTorch threshold makes it the identity above 20, a convention the
+reference follows and properties/test_kinks.py checks.)
 """
 
 import numpy as np
