@@ -351,6 +351,15 @@ CAUGHT = [
         r"^softmax_loss: overflows \(NaN or inf\) for logits of magnitude 800: subtract each row's maximum "
         r"from x before np.exp",
     ),
+    Caught(
+        "native softmax without the row maximum",
+        "native",
+        "bugs14/native_unstable_softmax.py",
+        "softmax",
+        lambda: Example({"x": normal(10, 2, 5)}, {"axis": -1}),
+        "forward",
+        r"^softmax: overflows \(NaN or inf\) for inputs of magnitude 800: subtract each row's maximum",
+    ),
 ]
 
 
@@ -369,6 +378,14 @@ def test_the_oracle_passes_the_same_check_on_the_same_example(case):
 # -- what a bug does not break passes ----------------------------------------------------------------
 
 PASSES = [
+    # 1 / (1 + exp(-x)) is 0 at x = -800, which is right: only an overflow to NaN is named.
+    (
+        "native",
+        "bugs14/native_unstable_softmax.py",
+        "sigmoid",
+        lambda: Example({"x": normal(11, 3)}),
+        "forward",
+    ),
     # Each bug is in one place: the checks that look elsewhere pass it.
     ("cs231n", "cs231n_bugs.py", "affine", affine, "forward"),
     ("cs231n", "cs231n_bugs.py", "affine", affine, "contracts"),
