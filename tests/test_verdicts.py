@@ -352,6 +352,17 @@ CAUGHT = [
         r"from x before np.exp",
     ),
     Caught(
+        "2017 dropout not inverted",
+        "cs231n",
+        "bugs14/dropout_2017_not_inverted.py",
+        "dropout",
+        lambda: dropout(0.25),
+        "forward",
+        r"^dropout: your p is the probability of dropping a unit, as in cs231n-2016, cs231n-2017, not "
+        r"cs231n-2019, and it does not scale the units it keeps by 1 / 0\.75 either \(inverted dropout\), so "
+        r"no year's convention accepts it\n",
+    ),
+    Caught(
         "native softmax without the row maximum",
         "native",
         "bugs14/native_unstable_softmax.py",

@@ -280,11 +280,19 @@ def _kept_fraction(sides, example: Example, context: str) -> None:
     if abs(kept - (1 - keep)) <= bound:
         other = "dropping" if year.dropout_p_keeps else "keeping"
         choice = year.others("dropout")[0]
-        message = (
-            f"dropout: your p is the probability of {other} a unit, as in {choice.sharing('dropout')}, not "
-            f"{year.name}: "
-            f"grade with --convention {choice.name} if that is your assignment's\n{message}"
-        )
+        mistaken = f"dropout: your p is the probability of {other} a unit, as in {choice.sharing('dropout')}"
+        # Another year is suggested only where its dropout would pass: kept units scaled by 1 / keep.
+        scale = 1.0 / (1.0 - keep)
+        if np.allclose(out[out != 0], scale, rtol=1e-7):
+            message = (
+                f"{mistaken}, not {year.name}: grade with --convention {choice.name} if that is your "
+                f"assignment's\n{message}"
+            )
+        else:
+            message = (
+                f"{mistaken}, not {year.name}, and it does not scale the units it keeps by 1 / {1 - keep:g} "
+                f"either (inverted dropout), so no year's convention accepts it\n{message}"
+            )
     raise AssertionError(f"{message}\n{context}")
 
 
