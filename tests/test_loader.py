@@ -150,3 +150,24 @@ def test_a_syntax_error_costs_its_definition_only(tmp_path):
         "relu_forward (lines 10-14), which counts as not implemented; the rest of the file is graded"
     )
     assert declared(from_spec(str(path))).names == {"affine_forward", "relu_backward"}
+
+
+def test_a_python2_file_that_parses_is_named_whatever_fails_first(tmp_path):
+    path = tmp_path / "layers.py"
+    path.write_text(
+        "import numpy as np\n\n\ndef f(x):\n    n = x.shape[0] / 2\n    return x[:n]\n\n\n"
+        "def g(x):\n    return [i for i in xrange(x)]\n"
+    )
+    _, notes = loader.load_path(path, "gradproof_candidate_py2_parses")
+    assert notes == [
+        "layers.py: written for Python 2 (`xrange` at line 10): gradproof grades Python 3, so its "
+        "functions may fail there, also before they reach it (in Python 3, `/` divides to a float, which "
+        "cannot index an array: `//` divides to an int)"
+    ]
+
+
+def test_a_python3_file_with_its_own_reduce_is_not_python2(tmp_path):
+    path = tmp_path / "layers.py"
+    path.write_text("from functools import reduce\n\n\ndef f(x, long=1):\n    return reduce(max, x) * long\n")
+    _, notes = loader.load_path(path, "gradproof_candidate_py3_reduce")
+    assert notes == []

@@ -301,11 +301,52 @@ def _describe_skipped(name: str, source: str, skipped: list[ast.stmt], magics: l
     return notes
 
 
+PYTHON2_METHODS = frozenset({"iteritems", "itervalues", "iterkeys", "has_key"})
+
+
+def _python2_names(tree: ast.Module, name: str, cells) -> list[str]:
+    """A note naming a file written for Python 2 that still parses as Python 3 (``xrange``,
+    ``d.iteritems()``): wherever it fails, even before reaching those names, that is why."""
+    # A name the file binds itself (`from functools import reduce`, a parameter `long`) is its own.
+    bound = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    bound |= {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)
+    }
+    bound |= {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg)}
+    bound |= {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    found = [
+        (node.lineno, node.id)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in PYTHON2_NAMES - bound
+    ]
+    found += [
+        (node.lineno, f".{node.attr}()")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in PYTHON2_METHODS
+    ]
+    if not found:
+        return []
+    line, what = min(found)
+    return [
+        f"{name}: written for Python 2 (`{what}` at {_where(line, cells)}): gradproof grades Python 3, so "
+        "its functions may fail there, also before they reach it (in Python 3, `/` divides to a float, "
+        "which cannot index an array: `//` divides to an int)"
+    ]
+
+
 def exec_definitions(module: types.ModuleType, path: Path, notes: list[str]) -> None:
     """Run ``path``'s definitions in ``module``, adding what was skipped or failed to ``notes``."""
     source, cells = read_source(path)
     tree, magics, broken = parse(source, path.name)
     notes += broken
+    notes += _python2_names(tree, path.name, cells)
     tree, skipped = definitions_only(tree)
     notes += _describe_skipped(path.name, source, skipped, magics, cells)
     module.__file__ = str(path)
