@@ -72,12 +72,19 @@ def bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
-    """The pytest command line ``gradproof grade`` runs."""
+def pytest_args(args: argparse.Namespace, extra: list[str], home: str | None = None) -> list[str]:
+    """The pytest command line ``gradproof grade`` runs; ``home``, a folder of the grade's own."""
     # Nothing is written next to a submission: no pytest cache, no .benchmarks (the benchmark plugin
     # is of no use to a grade), and Hypothesis's storage goes to a temporary folder (see main).
     argv = ["--pyargs", "gradproof.grading.grade_tests", "-q", "--no-header"]
     argv += ["-p", "no:cacheprovider", "-p", "no:benchmark"]
+    if home is not None:
+        # pytest's own configuration only: a conftest.py or pytest.ini where the grade runs (a
+        # student's folder) would run code in the grader or switch gradproof off.
+        ini = os.path.join(home, "pytest.ini")
+        with open(ini, "w") as f:
+            f.write("[pytest]\n")
+        argv += ["--noconftest", "-c", ini, f"--rootdir={home}"]
     # The built-in profiles go by gradproof's own names (gradproof-ci), which need no pyproject.toml.
     profile = f"gradproof-{args.profile}" if args.profile in ("dev", "ci", "thorough") else args.profile
     argv += [f"--hypothesis-profile={profile}"]
@@ -120,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Hypothesis keeps its examples under .hypothesis/ of the working directory: a grade keeps them
     # in a temporary folder instead (read when Hypothesis first stores, so an import does not set it).
-    with tempfile.TemporaryDirectory(prefix="gradproof-hypothesis-") as storage:
-        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage
-        return int(pytest.main(pytest_args(args, extra)))
+    with tempfile.TemporaryDirectory(prefix="gradproof-grade-") as home:
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(home, "hypothesis")
+        return int(pytest.main(pytest_args(args, extra, home)))
 
 
 if __name__ == "__main__":
