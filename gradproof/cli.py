@@ -12,6 +12,7 @@ conv benchmarks' table (:mod:`gradproof.bench`) and draws their plot.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -84,7 +85,9 @@ def pytest_args(args: argparse.Namespace, extra: list[str], home: str | None = N
         ini = os.path.join(home, "pytest.ini")
         with open(ini, "w") as f:
             f.write("[pytest]\n")
-        argv += ["--noconftest", "-c", ini, f"--rootdir={home}"]
+        # The tests' own folder as the root: test ids read grade_tests.py::test_forward[...].
+        tests = os.path.dirname(importlib.util.find_spec("gradproof.grading.grade_tests").origin)
+        argv += ["--noconftest", "-c", ini, f"--rootdir={tests}"]
     # The built-in profiles go by gradproof's own names (gradproof-ci), which need no pyproject.toml.
     profile = f"gradproof-{args.profile}" if args.profile in ("dev", "ci", "thorough") else args.profile
     argv += [f"--hypothesis-profile={profile}"]

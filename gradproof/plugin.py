@@ -316,8 +316,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def _reproduce_candidate(item: pytest.Item, candidate) -> str:
     config = item.config
-    if item.nodeid.startswith("::"):  # collected by module name (`gradproof grade`): no file path to give
-        target = ["--pyargs", shlex.quote(f"{item.module.__name__}{item.nodeid}")]
+    if config.option.pyargs:  # collected by module name (`gradproof grade`): no file path to give
+        test = item.nodeid.partition("::")[2]
+        target = ["--pyargs", shlex.quote(f"{item.module.__name__}::{test}")]
     else:
         target = [shlex.quote(item.nodeid)]
     # `--candidate=PATH`: a detached path would be taken for pytest's root directory.

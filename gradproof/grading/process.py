@@ -33,6 +33,12 @@ REPLY_LIMIT = 256 << 20
 array far larger than its inputs) fails that call instead of filling the grader's memory."""
 
 
+REFUSED = ("torch", "jax", "jaxlib", "tensorflow", "autograd", "gradproof", "reference")
+"""What a course API's candidate may not import: a NumPy assignment is not solved by another
+library's autograd or by the grader's own reference. The sandbox does not even bind them; the
+worker refuses them also where it runs without one."""
+
+
 @dataclass
 class Worker:
     """The process of one candidate. What it defines is read from its source
@@ -97,6 +103,8 @@ class Worker:
         )
         target = {"kind": self.candidate.kind, "target": launch.target}
         target["module_name"] = f"gradproof_candidate_{self.candidate.name}"
+        if not self.packages:
+            target["refuse"] = list(REFUSED)
         try:
             header, _ = self._exchange({"load": target}, [], IMPORT_TIMEOUT, "importing the candidate")
         except CallFailed as exc:

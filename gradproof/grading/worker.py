@@ -12,6 +12,7 @@ the worker's log instead of the protocol or the grading terminal.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import inspect
 import os
@@ -57,6 +58,23 @@ def describe_exception(exc: BaseException) -> str:
     return first + "\n" + "\n".join(tail)
 
 
+class _Refuse(importlib.abc.MetaPathFinder):
+    """Refuses the imports an assignment forbids (:data:`gradproof.grading.process.REFUSED`)."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname, path=None, target=None):
+        top = fullname.partition(".")[0]
+        if top in self.names:
+            raise ImportError(
+                f"import of {top} refused: this assignment is graded on NumPy alone (the grader's "
+                "own modules and other autograd libraries are not available to it)",
+                name=fullname,
+            )
+        return None
+
+
 def load(target: dict):
     """The candidate as a module, and notes on how it was loaded (what was skipped, for the report).
 
@@ -64,6 +82,8 @@ def load(target: dict):
     name is imported as it is (an installed package is code its owner chose to install).
     """
     kind, where = target["kind"], target["target"]
+    if target.get("refuse"):
+        sys.meta_path.insert(0, _Refuse(frozenset(target["refuse"])))
     if kind in ("path", "folder"):
         return loader.load_path(Path(where), target["module_name"])
     return importlib.import_module(where), []
