@@ -257,3 +257,28 @@ def test_load_imports_a_module_by_name_as_it_is(tmp_path, monkeypatch):
     assert notes == []
     assert module.STATE == ["top level ran"]  # an installed module is code its owner chose to run
     assert worker.defined_names(module) == frozenset({"f"})
+
+
+def test_a_course_workers_refuses_the_answer_and_autograd_even_unsandboxed():
+    """The sandbox binds NumPy alone for a course API; where there is none, the worker refuses the
+    grader's modules and other autograd libraries itself, naming the import. (In the worker they are
+    never imported before the candidate; this process has them, so the finder is asked directly.)"""
+    from tests.inprocess import CANDIDATES
+
+    target = {
+        "kind": "path",
+        "target": str(CANDIDATES / "relu_only.py"),
+        "module_name": "gradproof_candidate_refused",
+        "refuse": ["torch", "gradproof", "reference"],
+    }
+    with isolated_imports():
+        worker.load(target)
+        finder = sys.meta_path[0]
+        assert isinstance(finder, worker._Refuse)
+        with pytest.raises(
+            ImportError, match=r"^import of torch refused: this assignment is graded on NumPy"
+        ):
+            finder.find_spec("torch.nn")
+        with pytest.raises(ImportError, match=r"^import of reference refused"):
+            finder.find_spec("reference.linear")
+        assert finder.find_spec("numpy.linalg") is None
