@@ -273,8 +273,7 @@ def test_a_course_workers_refuses_the_answer_and_autograd_even_unsandboxed():
     }
     with isolated_imports():
         worker.load(target)
-        finder = sys.meta_path[0]
-        assert isinstance(finder, worker._Refuse)
+        (finder,) = [f for f in sys.meta_path if isinstance(f, worker._Refuse)]
         with pytest.raises(
             ImportError, match=r"^import of torch refused: this assignment is graded on NumPy"
         ):
