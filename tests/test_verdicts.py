@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradproof.core.checks import check_contracts, check_gradients
+from gradproof.core.checks import check_contracts
 from gradproof.core.registry import Example
 from gradproof.grading import verdicts
 from gradproof.grading.candidates import Candidate, declared, from_spec, placeholder_returns
@@ -102,7 +102,7 @@ def run(check: str, graded: GradedOp, example: Example) -> None:
     elif check == "backward":
         verdicts.check_backward(graded, example, seed=SEED)
     elif check == "gradients":
-        check_gradients(graded.spec, example, seed=SEED)
+        verdicts.check_own_forward(graded, example, seed=SEED)
     else:
         check_contracts(graded.spec, example, seed=SEED)
 
@@ -311,6 +311,16 @@ CAUGHT = [
         native_affine,
         "backward",
         r"^affine forward: returned shape \(2, 1\), expected \(1, 2\); the backward cannot be judged",
+    ),
+    Caught(
+        "native affine transposed, own forward: no cotangent of its shape is built",
+        "native",
+        MISBEHAVING,
+        "affine",
+        native_affine,
+        "gradients",
+        r"^affine forward: returned shape \(2, 1\), expected \(1, 2\); the backward cannot be judged against "
+        r"a forward of another shape",
     ),
     Caught(
         "native softplus in place",

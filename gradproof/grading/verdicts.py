@@ -123,6 +123,22 @@ def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str
         raise AssertionError(f"{exc}\n{text}") from None
 
 
+def check_own_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
+    """The candidate's backward equals finite differences of its own forward (the core's check),
+    once its forward's output has the reference's shape: every array the check builds (the upstream
+    gradient, the probes) then has the shape the reference gives, never one the candidate chose."""
+    __tracebackhide__ = True
+    text = f"  example: {example.describe()}\n{graded.context()}"
+    got, _ = call_forward(graded.spec, example.copy(), text)
+    expected, _ = call_forward(graded.oracle, graded.binding.oracle_example(example, got), text)
+    if got.shape != expected.shape:
+        raise AssertionError(
+            f"{graded.spec.name} forward: returned shape {got.shape}, expected {expected.shape}; the "
+            f"backward cannot be judged against a forward of another shape\n{text}"
+        )
+    check_gradients(graded.spec, example, seed=seed, context=graded.context())
+
+
 def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
     """The candidate's backward equals the oracle's for the same upstream gradient.
 
