@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--convention", action="append", metavar="COURSE-YEAR", help="a course year: cs231n-2017"
     )
+    user = commands.add_parser(
+        "worker-user",
+        help="as root, where bubblewrap cannot run (Docker): create the unprivileged user candidates run "
+        "as, and take other users' rights away from the grader's folders",
+    )
+    user.add_argument("--protect", nargs="*", metavar="PATH", default=None, help="more folders to protect")
     env = commands.add_parser(
         "numpy-env", help="install another NumPy for the candidates' workers (code written for NumPy 1)"
     )
@@ -70,6 +77,28 @@ def bench_report(args: argparse.Namespace) -> int:
     if args.plot:
         bench.plot(results, args.plot)
         print(f"\nplot written to {args.plot}")
+    return 0
+
+
+def worker_user(args: argparse.Namespace) -> int:
+    """``gradproof worker-user``: the fallback sandbox's user, and the grader's folders closed to it."""
+    import gradproof
+    import reference
+    from gradproof.grading import sandbox
+
+    if os.geteuid() != 0:
+        print("gradproof worker-user: run it as root (it creates a user)", file=sys.stderr)
+        return 2
+    try:
+        uid, _ = sandbox.make_worker_user()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"gradproof worker-user: {exc}", file=sys.stderr)
+        return 2
+    folders = [Path(gradproof.__file__).parent, Path(reference.__file__).parent]
+    folders += [Path(p) for p in args.protect or ()]
+    for path in sandbox.protect(folders):
+        print(f"closed to other users: {path}")
+    print(f"candidates run as {sandbox.WORKER_USER} (uid {uid}) where bubblewrap cannot run")
     return 0
 
 
@@ -117,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return bench_report(args)
+    if args.command == "worker-user":
+        return worker_user(args)
     if args.command == "numpy-env":
         from gradproof.grading import numpy_env
 
