@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from gradproof.grading.session import Session
@@ -124,6 +125,10 @@ def gradescope(session: Session, seconds: float) -> dict:
 def write_gradescope(session: Session, path: str, seconds: float) -> None:
     data = gradescope(session, seconds)
     target = Path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    # A fresh, unguessable name beside the target (no file a candidate could have planted there, a
+    # link say, is written through), then renamed over it in one step.
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    os.chmod(temporary, 0o644)
     os.replace(temporary, target)
