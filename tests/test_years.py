@@ -35,3 +35,11 @@ def test_2016_and_2017_solutions_get_full_marks_under_their_convention(pytester,
     assert results["score"] == results["max_score"] == 14
     assert f"cs231n_{year}: layernorm" not in tests
     assert "how it was loaded" not in " ".join(tests)  # optim.py's late docstring is no statement
+
+
+def test_a_template_faithful_bootcamp_solution_gets_full_marks(pytester):
+    """The CNN project's four files and the optimization project's three update rules."""
+    results, _ = grade(pytester, "years/bootcamp")
+    lost = {t["name"]: t["output"][:500] for t in results["tests"] if t["score"] != t["max_score"]}
+    assert not lost, lost
+    assert results["score"] == results["max_score"] == 6
