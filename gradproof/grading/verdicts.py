@@ -17,6 +17,7 @@ from gradproof.core.checks import (
 from gradproof.core.compare import as_array, assert_close, tolerance_for
 from gradproof.core.fd import EPS
 from gradproof.core.registry import Example
+from gradproof.grading import diagnose
 from gradproof.grading.binding import expect_tuple
 from gradproof.grading.calls import Call
 from gradproof.grading.executors import LocalExecutor
@@ -82,7 +83,9 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             expected_label="reference",
         )
     except AssertionError as exc:
-        zeros = _zeros(f"{spec.name} forward", got, expected)
+        zeros = _zeros(f"{spec.name} forward", got, expected) or diagnose.explain_op(
+            graded, example, seed, "forward"
+        )
         consistent = _consistent_with_own_forward(graded, example, seed)
         if consistent is None:
             raise AssertionError(f"{zeros}{exc}") from None
@@ -98,15 +101,18 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
                 f"{spec.name} {quantity}: the forward did not leave it where expected\n{text}"
             )
         found = as_array(cache.extras[quantity], f"{spec.name} {quantity}", text)
-        assert_close(
-            _held_to(graded, f"{spec.name} {quantity}", found, np.shape(value), text),
-            value,
-            tol=tol,
-            quantity=f"{spec.name} {quantity}",
-            context=text,
-            got_label="yours",
-            expected_label="reference",
-        )
+        try:
+            assert_close(
+                _held_to(graded, f"{spec.name} {quantity}", found, np.shape(value), text),
+                value,
+                tol=tol,
+                quantity=f"{spec.name} {quantity}",
+                context=text,
+                got_label="yours",
+                expected_label="reference",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{diagnose.explain_op(graded, example, seed, quantity)}{exc}") from None
 
 
 def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str) -> np.ndarray:
@@ -160,7 +166,9 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
                     continue
                 if why:
                     raise AssertionError(f"{why} (deducted under --strict-ties)\n{exc}") from None
-            zeros = _zeros(f"{spec.name} d{name}", grads[name], expected[name])
+            zeros = _zeros(f"{spec.name} d{name}", grads[name], expected[name]) or diagnose.explain_op(
+                graded, example, seed, f"d{name}"
+            )
             consistent = _consistent_with_own_forward(graded, example, seed)
             if consistent is None:
                 raise AssertionError(f"{zeros}{exc}") from None
@@ -188,7 +196,7 @@ def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config:
                 f"not {graded.convention.name}'s: grade with --convention {other.name} if that is your "
                 f"assignment's\n{exc}"
             ) from None
-        raise
+        raise AssertionError(f"{diagnose.explain_optimizer(graded, w, grads, config)}{exc}") from None
 
 
 def _trajectory(graded: GradedOptimizer, oracle, w: np.ndarray, grads: list, config: dict) -> None:

@@ -1,0 +1,579 @@
+"""The mistakes cs231n students make, as mutants of :mod:`gradproof.grading.courses.cs231n_oracle`.
+
+Each :class:`Mutant` replaces one or two of the oracle's functions by the mistaken version, written
+over the oracle (its first argument, ``o``: the oracle's functions for the graded year). The
+grader names a mistake when a candidate's failing result equals its mutant's on every example of
+the diagnosis (:mod:`gradproof.grading.diagnose`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradproof.core.residual import Windows
+from gradproof.grading.courses import mistakes
+from gradproof.grading.diagnose import Catalogue, Mutant
+from reference.norm import BatchNormCache
+
+# -- affine, relu -------------------------------------------------------------------------------------
+
+
+def _affine_backward_ones(which):
+    def backward(o, dout, cache):
+        x, w = cache
+        dx, dw, db = o.affine_backward(dout, cache)
+        ones = np.ones_like(dout)
+        if which == "dw":
+            dw = x.reshape(x.shape[0], -1).T @ ones
+        else:
+            dx = (ones @ w.T).reshape(x.shape)
+        return dx, dw, db
+
+    return backward
+
+
+def _affine_db_over_features(o, dout, cache):
+    dx, dw, _ = o.affine_backward(dout, cache)
+    return dx, dw, dout.sum(axis=1)
+
+
+def _relu_passes_all(o, dout, cache):
+    return dout.copy()
+
+
+# -- normalisation ------------------------------------------------------------------------------------
+
+
+def _bn_dx(without: str):
+    """Batch norm's backward without ``"both"`` mean terms (dx = dxhat / std), or without the
+    variance's term alone (``"variance"``)."""
+
+    def backward(o, dout, cache):
+        _, dgamma, dbeta = o.batchnorm_backward(dout, cache)
+        dx_hat = dout * cache.gamma
+        if without == "both":
+            return dx_hat * cache.inv_std, dgamma, dbeta
+        m = np.prod([dout.shape[a] for a in cache.axes])
+        total = dx_hat.sum(axis=cache.axes, keepdims=True)
+        return cache.inv_std / m * (m * dx_hat - total), dgamma, dbeta
+
+    return backward
+
+
+def _bn_dgamma_unsummed(o, dout, cache):
+    dx, _, dbeta = o.batchnorm_backward(dout, cache)
+    return dx, dout * cache.x_hat, dbeta
+
+
+def _bn_forward(mistake: str, spatial: bool):
+    name = "spatial_batchnorm_forward" if spatial else "batchnorm_forward"
+    axes = (0, 2, 3) if spatial else 0
+
+    def forward(o, x, gamma, beta, bn_param):
+        before = dict(bn_param)
+        out, cache = getattr(o, name)(x, gamma, beta, bn_param)
+        if bn_param["mode"] != "train":
+            if mistake == "test_uses_batch":
+                mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+                channel = (1, -1) + (1,) * (x.ndim - 2)
+                x_hat = (x - mean) / np.sqrt(var + bn_param.get("eps", 1e-5))
+                out = gamma.reshape(channel) * x_hat + beta.reshape(channel)
+            return out, cache
+        momentum = bn_param.get("momentum", 0.9)
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        if mistake == "momentum_swapped":
+            bn_param["running_mean"] = (1 - momentum) * before["running_mean"] + momentum * mean
+            bn_param["running_var"] = (1 - momentum) * before["running_var"] + momentum * var
+        elif mistake == "unbiased":
+            m = x.size // x.shape[1]
+            bn_param["running_var"] = momentum * before["running_var"] + (1 - momentum) * var * m / (m - 1)
+        elif mistake == "eps_outside":
+            channel = (1, -1) + (1,) * (x.ndim - 2)
+            x_hat = (x - mean.reshape(channel)) / (np.sqrt(var.reshape(channel)) + bn_param.get("eps", 1e-5))
+            out = gamma.reshape(channel) * x_hat + beta.reshape(channel)
+            cache = BatchNormCache(x_hat, *cache[1:])
+        return out, cache
+
+    return name, forward
+
+
+def _layernorm_without_means(o, dout, cache):
+    _, dgamma, dbeta = o.layernorm_backward(dout, cache)
+    _, inv_std, gamma, _ = cache
+    return dout * gamma * inv_std, dgamma, dbeta
+
+
+BN_NO_MEANS = (
+    "the correct dx without the two mean terms (dx = dxhat / std)",
+    "the gradient also flows through the batch mean and variance, which depend on every x",
+)
+BN_NO_VARIANCE = (
+    "the correct dx without the variance's term (dx = (dxhat - mean(dxhat)) / std)",
+    "the batch variance depends on x too: its term -xhat * mean(dxhat * xhat) / std is missing",
+)
+
+
+def _normalisation() -> list[Mutant]:
+    found = []
+    for unit, backward, spatial in (
+        ("batchnorm", "batchnorm_backward", False),
+        ("batchnorm_alt", "batchnorm_backward_alt", False),
+        ("spatial_batchnorm", "spatial_batchnorm_backward", True),
+    ):
+        found += [
+            Mutant(unit, ("dx",), {backward: _bn_dx("both")}, *BN_NO_MEANS),
+            Mutant(unit, ("dx",), {backward: _bn_dx("variance")}, *BN_NO_VARIANCE),
+            Mutant(
+                unit,
+                ("dgamma",),
+                {backward: _bn_dgamma_unsummed},
+                "dout * xhat, not summed over the batch",
+                "gamma is shared by every example, so its gradient adds up their contributions",
+            ),
+        ]
+        forward_mistakes = (
+            (
+                "eps_outside",
+                ("forward",),
+                "the normalisation with eps outside the square root ((x - mean) / (sqrt(var) + eps))",
+                "batch norm divides by sqrt(var + eps)",
+            ),
+            (
+                "momentum_swapped",
+                ("running_mean", "running_var"),
+                "the running average with momentum and 1 - momentum swapped",
+                "cs231n keeps momentum of the running statistic: running = momentum * running + "
+                "(1 - momentum) * batch",
+            ),
+            (
+                "unbiased",
+                ("running_var",),
+                "the running average of the unbiased batch variance (divided by m - 1)",
+                "cs231n's running variance averages the biased variance (np.var), the one it normalises with",
+            ),
+            (
+                "test_uses_batch",
+                ("forward",),
+                "the test-mode output normalised with the batch's statistics",
+                "test mode normalises with the running mean and variance",
+            ),
+        )
+        for mistake, quantities, says, why in forward_mistakes:
+            name, forward = _bn_forward(mistake, spatial)
+            found.append(Mutant(unit, quantities, {name: forward}, says, why))
+    found.append(
+        Mutant(
+            "layernorm",
+            ("dx",),
+            {"layernorm_backward": _layernorm_without_means},
+            *BN_NO_MEANS[:1],
+            "the gradient also flows through each example's mean and variance",
+        )
+    )
+    return found
+
+
+# -- conv and pool -------------------------------------------------------------------------------------
+
+
+def _conv_forward_keeping_inputs(o, x, w, b, conv_param):
+    out, _ = o.conv_forward_naive(x, w, b, conv_param)
+    return out, (x, w, b, conv_param)
+
+
+def _conv_backward(**mistake):
+    def backward(o, dout, cache):
+        x, w, _, conv_param = cache
+        s, p = conv_param["stride"], conv_param["pad"]
+        return mistakes.conv_backward(dout, x, w, (s, s), (p, p), **mistake)
+
+    return backward
+
+
+def _conv_flipped_forward(o, x, w, b, conv_param):
+    return o.conv_forward_naive(x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b, conv_param)
+
+
+def _conv_flipped_backward(o, dout, cache):
+    dx, dw, db = o.conv_backward_naive(dout, cache)
+    return dx, dw[:, :, ::-1, ::-1], db
+
+
+def _conv_db_wrong_axes(o, dout, cache):
+    dx, dw, _ = o.conv_backward_naive(dout, cache)
+    return dx, dw, dout.sum(axis=(0, 1, 2))
+
+
+def _pool_forward_keeping_inputs(o, x, pool_param):
+    out, _ = o.max_pool_forward_naive(x, pool_param)
+    return out, (x, pool_param)
+
+
+def _pool_backward(**mistake):
+    def backward(o, dout, cache):
+        x, param = cache
+        kernel, stride = (param["pool_height"], param["pool_width"]), (param["stride"],) * 2
+        return mistakes.max_pool_backward(dout, x, kernel, stride, **mistake)
+
+    return backward
+
+
+ASSIGNED = (
+    "the gradient with each window's share assigned (=) where it must be added (+=)",
+    "an element that more than one window reads gets the sum of their gradients; with = the last "
+    "window overwrites the others",
+)
+
+
+def _windows() -> list[Mutant]:
+    keep_conv = {"conv_forward_naive": _conv_forward_keeping_inputs}
+    keep_pool = {"max_pool_forward_naive": _pool_forward_keeping_inputs}
+    return [
+        Mutant(
+            "conv2d",
+            ("dx", "dw"),
+            {**keep_conv, "conv_backward_naive": _conv_backward(ignore_stride=True)},
+            "the gradient with the stride ignored (window (i, j) taken to start at (i, j))",
+            "window (i, j) starts at (i * stride, j * stride), in the backward as in the forward",
+        ),
+        Mutant(
+            "conv2d",
+            ("dx",),
+            {**keep_conv, "conv_backward_naive": _conv_backward(crop="negative")},
+            "the padded gradient cropped as dx_pad[:, :, pad:-pad, pad:-pad]",
+            "at pad = 0 that slice is empty (-0 is 0); crop with dx_pad[:, :, pad:pad + H, pad:pad + W]",
+        ),
+        Mutant(
+            "conv2d",
+            ("forward", "dx", "dw"),
+            {"conv_forward_naive": _conv_flipped_forward, "conv_backward_naive": _conv_flipped_backward},
+            "the convolution with the kernel flipped (w[:, :, ::-1, ::-1])",
+            "the layer is a cross-correlation: out[n, f, i, j] = sum w[f] * x_pad window (i, j), unflipped",
+        ),
+        Mutant(
+            "conv2d",
+            ("db",),
+            {"conv_backward_naive": _conv_db_wrong_axes},
+            "dout summed over axes (0, 1, 2)",
+            "db sums dout over the batch and both spatial axes, (0, 2, 3), keeping one value per filter",
+        ),
+        Mutant(
+            "max_pool2d",
+            ("dx",),
+            {**keep_pool, "max_pool_backward_naive": _pool_backward(assign="window")},
+            "the gradient with each window's mask * dout assigned (=) to the whole window",
+            "where windows overlap that erases what the windows before put there; add (+=) instead",
+        ),
+        Mutant(
+            "max_pool2d",
+            ("dx",),
+            {**keep_pool, "max_pool_backward_naive": _pool_backward(assign="max")},
+            *ASSIGNED,
+        ),
+        Mutant(
+            "max_pool2d",
+            ("dx",),
+            {**keep_pool, "max_pool_backward_naive": _pool_backward(unravel_by_height=True)},
+            "the gradient sent to the wrong element: the window's flat argmax unravelled by pool_height",
+            "np.unravel_index(idx, (pool_height, pool_width)): the column is idx % pool_width",
+        ),
+    ]
+
+
+# -- dropout and the losses ----------------------------------------------------------------------------
+
+
+def _dropout_scaled(times_keep: bool):
+    """Kept units not divided by the keep probability (``times_keep=False``), or multiplied by it."""
+
+    def forward(o, x, dropout_param):
+        out, (param, mask) = o.dropout_forward(x, dropout_param)
+        if mask is None:
+            return out, (param, mask)
+        scale = float(mask.max()) if mask.any() else 1.0  # 1 / keep
+        mask = mask / scale / (scale if times_keep else 1.0)
+        return x * mask, (param, mask)
+
+    return forward
+
+
+def _dropout_test_scaled_forward(o, x, dropout_param):
+    out, cache = o.dropout_forward(x, dropout_param)
+    if dropout_param["mode"] != "test":
+        return out, cache
+    keep = _keep(o, dropout_param)
+    return x * keep, (dropout_param, keep)
+
+
+def _dropout_test_scaled_backward(o, dout, cache):
+    param, mask = cache
+    return dout * mask if param["mode"] == "test" else o.dropout_backward(dout, cache)
+
+
+def _keep(o, dropout_param) -> float:
+    """The keep probability of the year graded, read from the oracle's own scaling of a one."""
+    probe = dict(dropout_param, mode="train", mask=np.ones(1, dtype=bool))
+    return 1.0 / float(o.dropout_forward(np.ones(1), probe)[0][0])
+
+
+def _dropout_backward_unmasked(o, dout, cache):
+    return dout.copy()
+
+
+def _dropout() -> list[Mutant]:
+    return [
+        Mutant(
+            "dropout",
+            ("forward", "dx"),
+            {"dropout_forward": _dropout_scaled(times_keep=False)},
+            "dropout without the inversion: kept units not divided by the keep probability",
+            "inverted dropout scales the kept units by 1 / keep in train mode, so test mode is the identity",
+        ),
+        Mutant(
+            "dropout",
+            ("forward", "dx"),
+            {"dropout_forward": _dropout_scaled(times_keep=True)},
+            "dropout with the kept units multiplied by the keep probability instead of divided by it",
+            "inverted dropout scales them by 1 / keep, keeping each unit's expected value",
+        ),
+        Mutant(
+            "dropout",
+            ("forward", "dx"),
+            {
+                "dropout_forward": _dropout_test_scaled_forward,
+                "dropout_backward": _dropout_test_scaled_backward,
+            },
+            "the test-mode output multiplied by the keep probability",
+            "with inverted dropout the train-mode scaling already keeps expected values: test mode "
+            "is the identity",
+        ),
+        Mutant(
+            "dropout",
+            ("dx",),
+            {"dropout_backward": _dropout_backward_unmasked},
+            "dout passed through unmasked",
+            "a dropped unit has no gradient: dx = dout * mask, the forward's own (scaled) mask",
+        ),
+    ]
+
+
+def _softmax(mistake: str):
+    def loss(o, x, y):
+        value, dx = o.softmax_loss(x, y)
+        n = x.shape[0]
+        if mistake == "sum":
+            return value * n, dx * n
+        if mistake == "dx_sum":
+            return value, dx * n
+        dx = dx.copy()
+        dx[np.arange(n), y] += 1.0 / n
+        return value, dx
+
+    return loss
+
+
+def _svm(mistake: str):
+    def loss(o, x, y):
+        value, dx = o.svm_loss(x, y)
+        n = x.shape[0]
+        if mistake == "sum":
+            return value * n, dx * n
+        if mistake == "dx_sum":
+            return value, dx * n
+        if mistake == "own_margin":
+            return value + 1.0, dx
+        dx = dx.copy()
+        dx[np.arange(n), y] = 0.0
+        return value, dx
+
+    return loss
+
+
+def _losses() -> list[Mutant]:
+    return [
+        Mutant(
+            "softmax_loss",
+            ("forward",),
+            {"softmax_loss": _softmax("sum")},
+            "the loss summed over the batch",
+            "the loss is the mean over the N examples: divide by N",
+        ),
+        Mutant(
+            "softmax_loss",
+            ("dx",),
+            {"softmax_loss": _softmax("dx_sum")},
+            "the gradient of the summed loss, N times the right one",
+            "the loss is averaged over the batch, so dx is divided by N too",
+        ),
+        Mutant(
+            "softmax_loss",
+            ("dx",),
+            {"softmax_loss": _softmax("no_label")},
+            "softmax(x) / N without the -1 at the label",
+            "d(-log p_y)/dx = p - 1 at the label y: subtract 1 at dx[i, y[i]] before dividing by N",
+        ),
+        Mutant(
+            "svm_loss",
+            ("forward",),
+            {"svm_loss": _svm("sum")},
+            "the hinge loss summed over the batch",
+            "the loss is the mean over the N examples: divide by N",
+        ),
+        Mutant(
+            "svm_loss",
+            ("dx",),
+            {"svm_loss": _svm("dx_sum")},
+            "the gradient of the summed loss, N times the right one",
+            "the loss is averaged over the batch, so dx is divided by N too",
+        ),
+        Mutant(
+            "svm_loss",
+            ("forward",),
+            {"svm_loss": _svm("own_margin")},
+            "the loss with the correct class's own margin counted (1 more per example)",
+            "the sum of margins skips j = y[i], whose margin is always 1",
+        ),
+        Mutant(
+            "svm_loss",
+            ("dx",),
+            {"svm_loss": _svm("no_label")},
+            "the gradient without its term at the label (dx[i, y[i]] = 0)",
+            "each positive margin also subtracts x[i, y[i]]: dx[i, y[i]] is minus their count, over N",
+        ),
+    ]
+
+
+# -- optim.py ------------------------------------------------------------------------------------------
+
+
+def _sgd_up(o, w, dw, config=None):
+    next_w, config = o.sgd(w, dw, config)
+    return 2 * w - next_w, config
+
+
+def _momentum_up(o, w, dw, config=None):
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = config["momentum"] * config.get("velocity", np.zeros_like(w)) + config["learning_rate"] * dw
+    config["velocity"] = v
+    return w + v, config
+
+
+def _rmsprop_no_root(o, w, dw, config=None):
+    _, config = o.rmsprop(w, dw, config)
+    return w - config["learning_rate"] * dw / (config["cache"] + config["epsilon"]), config
+
+
+def _adam(mistake: str):
+    def adam(o, w, dw, config=None):
+        config = {} if config is None else dict(config)
+        _, config = o.adam(w, dw, config)
+        m, v, t = config["m"], config["v"], config["t"]
+        beta1, beta2, lr, eps = config["beta1"], config["beta2"], config["learning_rate"], config["epsilon"]
+        if mistake == "no_correction":
+            return w - lr * m / (np.sqrt(v) + eps), config
+        t_used = t - 1  # the value of t before this step's increment
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m_hat, v_hat = m / (1 - beta1**t_used), v / (1 - beta2**t_used)
+            return w - lr * m_hat / (np.sqrt(v_hat) + eps), config
+
+    return adam
+
+
+def _optimizers() -> list[Mutant]:
+    return [
+        Mutant(
+            "sgd",
+            ("next_w",),
+            {"sgd": _sgd_up},
+            "a step up the gradient (w + learning_rate * dw)",
+            "gradient descent subtracts: w - learning_rate * dw",
+        ),
+        Mutant(
+            "sgd_momentum",
+            ("next_w",),
+            {"sgd_momentum": _momentum_up},
+            "momentum with the gradient's sign flipped (v = momentum * v + learning_rate * dw)",
+            "the velocity accumulates descent steps: v = momentum * v - learning_rate * dw, then w + v",
+        ),
+        Mutant(
+            "rmsprop",
+            ("next_w",),
+            {"rmsprop": _rmsprop_no_root},
+            "RMSProp without the square root (dw / (cache + epsilon))",
+            "RMSProp divides by the root mean square: dw / (sqrt(cache) + epsilon)",
+        ),
+        Mutant(
+            "adam",
+            ("next_w",),
+            {"adam": _adam("no_correction")},
+            "Adam without bias correction (m / (sqrt(v) + epsilon))",
+            "m and v start at 0 and are biased towards it: divide them by 1 - beta1**t and 1 - beta2**t",
+        ),
+        Mutant(
+            "adam",
+            ("next_w",),
+            {"adam": _adam("after")},
+            "Adam with t incremented after its bias correction, not before",
+            "the first step is t = 1: increment t first, then correct m and v with it",
+        ),
+    ]
+
+
+def _sizes(unit: str, example) -> dict:
+    x = next(iter(example.inputs.values()))
+    sizes = {"N": x.shape[0]}
+    if unit in ("softmax_loss", "svm_loss"):
+        sizes["C"] = x.shape[1]
+    if unit == "dropout":
+        sizes = {"p": example.hparams["p"]}
+    return sizes
+
+
+def _windows_of(unit: str, example) -> Windows | None:
+    h = example.hparams
+    if unit == "max_pool2d":
+        return Windows((2, 3), (h["pool_height"], h["pool_width"]), (h["stride"],) * 2, (0, 0))
+    if unit == "conv2d":
+        return Windows((2, 3), example.inputs["w"].shape[2:], (h["stride"],) * 2, (h["pad"],) * 2)
+    return None
+
+
+def catalogue() -> Catalogue:
+    mutants = (
+        Mutant(
+            "affine",
+            ("dw",),
+            {"affine_backward": _affine_backward_ones("dw")},
+            "x.T @ ones, without dout",
+            "dw = x.T @ dout: each output's weight gradient is scaled by its upstream gradient",
+        ),
+        Mutant(
+            "affine",
+            ("dx",),
+            {"affine_backward": _affine_backward_ones("dx")},
+            "ones @ w.T, without dout",
+            "dx = dout @ w.T, reshaped to x's shape",
+        ),
+        Mutant(
+            "affine",
+            ("db",),
+            {"affine_backward": _affine_db_over_features},
+            "dout summed over its features (axis 1)",
+            "b is added to every example: db = dout.sum(axis=0), one value per output",
+        ),
+        Mutant(
+            "relu",
+            ("dx",),
+            {"relu_backward": _relu_passes_all},
+            "dout passed through everywhere",
+            "relu's gradient is 0 where x <= 0: dx = dout * (x > 0)",
+        ),
+        *_normalisation(),
+        *_windows(),
+        *_dropout(),
+        *_losses(),
+        *_optimizers(),
+    )
+    return Catalogue(mutants, _sizes, _windows_of)
