@@ -28,6 +28,8 @@ def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) 
     """Whether the candidate's backward matches finite differences of its own forward (None when
     the step crossed a kink and cannot tell, or the example sits on one: a tie the comparison
     examples draw on purpose)."""
+    if graded.spec.backward is None:
+        return None  # an op with a forward only (zero_pad): there is no backward to judge
     kink_distance = graded.spec.kink_distance
     if kink_distance is not None and not kink_distance(example) > 2 * EPS:
         return None

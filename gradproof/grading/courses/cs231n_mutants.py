@@ -273,9 +273,9 @@ def _windows() -> list[Mutant]:
         Mutant(
             "max_pool2d",
             ("dx",),
-            {**keep_pool, "max_pool_backward_naive": _pool_backward(unravel_by_height=True)},
-            "the gradient sent to the wrong element: the window's flat argmax unravelled by pool_height",
-            "np.unravel_index(idx, (pool_height, pool_width)): the column is idx % pool_width",
+            {**keep_pool, "max_pool_backward_naive": _pool_backward(across_channels=True)},
+            "the gradient sent to the maximum of the window over all channels, not each channel's own",
+            "max pooling is per channel: each channel's window sends its gradient to its own maximum",
         ),
     ]
 

@@ -40,14 +40,15 @@ def conv_backward(
 
 
 def max_pool_backward(
-    dout, x, kernel: tuple[int, int], stride: tuple[int, int], *, assign=None, unravel_by_height=False
+    dout, x, kernel: tuple[int, int], stride: tuple[int, int], *, assign=None, across_channels=False
 ):
     """``dx`` of max pooling (no padding; the first maximum of a window takes its gradient).
 
     ``assign="window"``: each window's gradient is assigned to its whole window
     (``dx[window] = mask * dout``), erasing what overlapping windows put there; ``assign="max"``:
-    assigned to its maximum (``dx[argmax] = dout``) instead of added. ``unravel_by_height``: the
-    flat argmax of a window is unravelled with the window's height where its width belongs.
+    assigned to its maximum (``dx[argmax] = dout``) instead of added. ``across_channels``: the mask
+    is ``window == max`` of the window over every channel, so that only the channel holding that
+    maximum gets a gradient.
     """
     (kh, kw), (sh, sw) = kernel, stride
     dx = np.zeros_like(x, dtype=np.float64)
@@ -57,11 +58,13 @@ def max_pool_backward(
             for i in range(ho):
                 for j in range(wo):
                     window = x[a, b, i * sh : i * sh + kh, j * sw : j * sw + kw]
-                    flat = int(np.argmax(window))
-                    r, q = divmod(flat, kh if unravel_by_height else kw)
-                    if r >= kh or q >= kw:
-                        raise IndexError("the unravelled maximum lies outside its window")
+                    r, q = divmod(int(np.argmax(window)), kw)
                     g = dout[a, b, i, j]
+                    if (
+                        across_channels
+                        and window[r, q] != x[a, :, i * sh : i * sh + kh, j * sw : j * sw + kw].max()
+                    ):
+                        continue
                     if assign == "window":
                         mask = np.zeros((kh, kw))
                         mask[r, q] = 1.0
