@@ -248,8 +248,11 @@ def windowed(quantity: str, cases: list[Case], tol: Tolerance) -> str | None:
 def describe(quantity: str, cases: list[Case], tol: Tolerance) -> str | None:
     """The first exact statement about how ``got`` differs from ``expected`` on all ``cases``,
     or None. An all-zero ``got`` is left to the caller (it says "not implemented yet")."""
-    if cases and all(not np.any(c.got) for c in cases if np.shape(c.got) == np.shape(c.expected)):
+    same_shape = [c for c in cases if np.shape(c.got) == np.shape(c.expected)]
+    if not cases or (same_shape and all(not np.any(c.got) for c in same_shape)):
         return None
+    if len(same_shape) == len(cases) and all(equal(c.got, c.expected, tol) for c in cases):
+        return None  # right on every case: nothing to explain
     for test in (transposed, constant_factor, windowed, constant_along):
         found = test(quantity, cases, tol)
         if found:
