@@ -206,8 +206,8 @@ def _explain_op(graded, example: Example, seed: int, quantity: str) -> str | Non
     lines = {mutant.line(quantity) for mutant in matches}
     if len(lines) == 1:
         return lines.pop()
-    if len(lines) > 1:
-        return None  # two mistakes agree on every example: naming one would be a guess
+    # None matches, or two mistakes agree on every example (naming one would be a guess): what is
+    # exact about the error may still be said.
     return _shape_of_error(graded, runs, quantity, tol, found)
 
 

@@ -106,8 +106,7 @@ def catalogue() -> Catalogue:
             "max_pool2d",
             ("dA_prev",),
             {"pool_backward": _pool_backward(max={"assign": "window"})},
-            "the gradient with each window's mask * dA assigned (=) to the whole window",
-            "where windows overlap that erases what the windows before put there; add (+=) instead",
+            *ASSIGNED,
         ),
         Mutant(
             "avg_pool2d",

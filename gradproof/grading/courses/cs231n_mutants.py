@@ -261,8 +261,7 @@ def _windows() -> list[Mutant]:
             "max_pool2d",
             ("dx",),
             {**keep_pool, "max_pool_backward_naive": _pool_backward(assign="window")},
-            "the gradient with each window's mask * dout assigned (=) to the whole window",
-            "where windows overlap that erases what the windows before put there; add (+=) instead",
+            *ASSIGNED,
         ),
         Mutant(
             "max_pool2d",
