@@ -449,7 +449,8 @@ def steps() -> tuple[np.ndarray, list[np.ndarray], dict]:
         (
             "cs231n_bugs.py",
             "adam",
-            r"^your adam next_w equals Adam without bias correction \(m / \(sqrt\(v\) \+ epsilon\)\): [^\n]*\n"
+            r"^your adam next_w equals Adam without bias correction \(m / \(sqrt\(v\) \+ epsilon\)\): "
+            r"[^\n]*\n"
             r"adam next_w: yours differs from reference[\s\S]*after step 1$",
         ),
         (
