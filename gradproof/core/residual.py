@@ -191,14 +191,14 @@ def constant_along(quantity: str, cases: list[Case], tol: Tolerance) -> str | No
         return None
     if len(constant_axes) == sum(1 for n in shape if n >= 2):
         return (
-            f"{quantity} differs from the reference by one constant on every element "
-            "(a term that depends on nothing of the position: a missing or extra sum or mean term)"
+            f"{quantity} differs from the reference by one constant on every element, as a missing "
+            "or extra sum or mean over all of them would leave"
         )
     axes = ", ".join(str(a) for a in constant_axes)
     word = "axis" if len(constant_axes) == 1 else "axes"
     return (
-        f"{quantity} differs from the reference by a term constant along {word} {axes} of {shape}: "
-        f"a sum or mean term over that {word} is missing, or one too many"
+        f"{quantity} differs from the reference by a term constant along {word} {axes} of {shape}, "
+        f"as a missing or extra sum or mean over that {word} would leave"
     )
 
 

@@ -8,6 +8,8 @@ the diagnosis (:mod:`gradproof.grading.diagnose`).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from gradproof.core.residual import Windows
@@ -32,13 +34,12 @@ def _affine_backward_ones(which):
     return backward
 
 
-def _affine_db_over_features(o, dout, cache):
-    dx, dw, _ = o.affine_backward(dout, cache)
-    return dx, dw, dout.sum(axis=1)
-
-
 def _relu_passes_all(o, dout, cache):
     return dout.copy()
+
+
+def _relu_mask_of_dout(o, dout, cache):
+    return dout * (dout > 0)
 
 
 # -- normalisation ------------------------------------------------------------------------------------
@@ -54,6 +55,9 @@ def _bn_dx(without: str):
         if without == "both":
             return dx_hat * cache.inv_std, dgamma, dbeta
         m = np.prod([dout.shape[a] for a in cache.axes])
+        if without == "mean":
+            projection = (dx_hat * cache.x_hat).sum(axis=cache.axes, keepdims=True)
+            return cache.inv_std / m * (m * dx_hat - cache.x_hat * projection), dgamma, dbeta
         total = dx_hat.sum(axis=cache.axes, keepdims=True)
         return cache.inv_std / m * (m * dx_hat - total), dgamma, dbeta
 
@@ -107,6 +111,10 @@ BN_NO_MEANS = (
     "the correct dx without the two mean terms (dx = dxhat / std)",
     "the gradient also flows through the batch mean and variance, which depend on every x",
 )
+BN_NO_MEAN = (
+    "the correct dx without the mean's term (dx = (dxhat - xhat * mean(dxhat * xhat)) / std)",
+    "the batch mean depends on x too: its term -mean(dxhat) / std is missing",
+)
 BN_NO_VARIANCE = (
     "the correct dx without the variance's term (dx = (dxhat - mean(dxhat)) / std)",
     "the batch variance depends on x too: its term -xhat * mean(dxhat * xhat) / std is missing",
@@ -123,6 +131,7 @@ def _normalisation() -> list[Mutant]:
         found += [
             Mutant(unit, ("dx",), {backward: _bn_dx("both")}, *BN_NO_MEANS),
             Mutant(unit, ("dx",), {backward: _bn_dx("variance")}, *BN_NO_VARIANCE),
+            Mutant(unit, ("dx",), {backward: _bn_dx("mean")}, *BN_NO_MEAN),
             Mutant(
                 unit,
                 ("dgamma",),
@@ -199,9 +208,24 @@ def _conv_flipped_backward(o, dout, cache):
     return dx, dw[:, :, ::-1, ::-1], db
 
 
-def _conv_db_wrong_axes(o, dout, cache):
-    dx, dw, _ = o.conv_backward_naive(dout, cache)
-    return dx, dw, dout.sum(axis=(0, 1, 2))
+def _db_over(name: str, axes: tuple[int, ...]):
+    def backward(o, dout, cache):
+        dx, dw, _ = getattr(o, name)(dout, cache)
+        return dx, dw, dout.sum(axis=axes)
+
+    return backward
+
+
+def _db_mistakes(unit: str, name: str, ndim: int, right: tuple[int, ...], why: str) -> list[Mutant]:
+    """``db`` summed over each other set of axes than ``right``: one diagnosis for all of them, since
+    on small sizes (axes of length 1) two sets can give the same sums."""
+    says = f"dout summed over other axes than {right}"
+    found = []
+    for count in range(1, ndim + 1):
+        for axes in itertools.combinations(range(ndim), count):
+            if axes != right:
+                found.append(Mutant(unit, ("db",), {name: _db_over(name, axes)}, says, why))
+    return found
 
 
 def _pool_forward_keeping_inputs(o, x, pool_param):
@@ -250,11 +274,11 @@ def _windows() -> list[Mutant]:
             "the convolution with the kernel flipped (w[:, :, ::-1, ::-1])",
             "the layer is a cross-correlation: out[n, f, i, j] = sum w[f] * x_pad window (i, j), unflipped",
         ),
-        Mutant(
+        *_db_mistakes(
             "conv2d",
-            ("db",),
-            {"conv_backward_naive": _conv_db_wrong_axes},
-            "dout summed over axes (0, 1, 2)",
+            "conv_backward_naive",
+            4,
+            (0, 2, 3),
             "db sums dout over the batch and both spatial axes, (0, 2, 3), keeping one value per filter",
         ),
         Mutant(
@@ -555,11 +579,11 @@ def catalogue() -> Catalogue:
             "ones @ w.T, without dout",
             "dx = dout @ w.T, reshaped to x's shape",
         ),
-        Mutant(
+        *_db_mistakes(
             "affine",
-            ("db",),
-            {"affine_backward": _affine_db_over_features},
-            "dout summed over its features (axis 1)",
+            "affine_backward",
+            2,
+            (0,),
             "b is added to every example: db = dout.sum(axis=0), one value per output",
         ),
         Mutant(
@@ -568,6 +592,13 @@ def catalogue() -> Catalogue:
             {"relu_backward": _relu_passes_all},
             "dout passed through everywhere",
             "relu's gradient is 0 where x <= 0: dx = dout * (x > 0)",
+        ),
+        Mutant(
+            "relu",
+            ("dx",),
+            {"relu_backward": _relu_mask_of_dout},
+            "dout * (dout > 0): the mask taken from dout",
+            "the gradient passes where the forward's input x was positive: dx = dout * (x > 0)",
         ),
         *_normalisation(),
         *_windows(),

@@ -48,6 +48,24 @@ def _dropout_not_inverted(o, x, *, p, training=True, seed=0):
     return out * (1.0 - p), mask * (1.0 - p)
 
 
+def _max_pool_assigned(o, dout, cache):
+    padded_shape, chosen, kernel, stride, padding = cache
+    dxp = np.zeros(padded_shape)
+    n, c, ho, wo = dout.shape
+    for i in range(ho):
+        for j in range(wo):
+            for a in range(n):
+                for b in range(c):
+                    r, q = divmod(int(chosen[a, b, i, j, 0]), kernel[1])
+                    dxp[a, b, i * stride[0] + r, j * stride[1] + q] = dout[a, b, i, j]  # = for +=
+    return dxp[:, :, padding[0] : padded_shape[2] - padding[0], padding[1] : padded_shape[3] - padding[1]]
+
+
+def _avg_pool_undivided(o, dout, cache):
+    _, kernel, _, _ = cache
+    return o.avg_pool2d_backward(dout * (kernel[0] * kernel[1]), cache)
+
+
 def _relu_passes_all(o, dout, cache):
     return dout.copy()
 
@@ -111,6 +129,20 @@ def catalogue() -> Catalogue:
             {"dropout_forward": _dropout_not_inverted},
             "dropout without the inversion: kept units not divided by 1 - p",
             "inverted dropout scales the kept units by 1 / (1 - p), so eval mode is the identity",
+        ),
+        Mutant(
+            "max_pool2d",
+            ("dx",),
+            {"max_pool2d_backward": _max_pool_assigned},
+            "the gradient with each window's share assigned (=) where it must be added (+=)",
+            "an element that more than one window selects gets the sum of their gradients",
+        ),
+        Mutant(
+            "avg_pool2d",
+            ("dx",),
+            {"avg_pool2d_backward": _avg_pool_undivided},
+            "dout copied to every element of its window, not shared out",
+            "each of the KH * KW elements of a window gets dout / (KH * KW)",
         ),
         Mutant(
             "relu",
