@@ -234,8 +234,8 @@ def windowed(quantity: str, cases: list[Case], tol: Tolerance) -> str | None:
     if wrong_only_in(cases, tol, lambda c: c.windows.coverage(np.shape(c.got)) > 1):
         return (
             f"{quantity} is right everywhere except on elements that more than one window reads "
-            "(windows overlap when the stride is smaller than the kernel): there the windows' "
-            "gradients must add up (+=), not overwrite each other (=)"
+            "(windows overlap when the stride is smaller than the kernel): there the gradients of "
+            "all the windows that read an element add up (+=)"
         )
     if wrong_only_in(cases, tol, lambda c: c.windows.border(np.shape(c.got))):
         return (

@@ -121,6 +121,18 @@ BN_NO_VARIANCE = (
 )
 
 
+def _spatial_flat_forward(o, x, gamma, beta, bn_param):
+    n, c, h, w = x.shape
+    out, cache = o.batchnorm_forward(x.reshape(-1, c), gamma, beta, bn_param)
+    return out.reshape(n, c, h, w), (cache, x.shape)
+
+
+def _spatial_flat_backward(o, dout, cache):
+    cache, shape = cache
+    dx, dgamma, dbeta = o.batchnorm_backward(dout.reshape(-1, shape[1]), cache)
+    return dx.reshape(shape), dgamma, dbeta
+
+
 def _normalisation() -> list[Mutant]:
     found = []
     for unit, backward, spatial in (
@@ -172,6 +184,19 @@ def _normalisation() -> list[Mutant]:
             found.append(Mutant(unit, quantities, {name: forward}, says, why))
     found.append(
         Mutant(
+            "spatial_batchnorm",
+            ("forward", "running_mean", "running_var", "dx", "dgamma", "dbeta"),
+            {
+                "spatial_batchnorm_forward": _spatial_flat_forward,
+                "spatial_batchnorm_backward": _spatial_flat_backward,
+            },
+            "batch norm of x.reshape(N * H * W, C), the channels not moved last first",
+            "reshape reads x in its (N, C, H, W) order, so its columns mix channels: normalise "
+            "x.transpose(0, 2, 3, 1).reshape(-1, C)",
+        )
+    )
+    found.append(
+        Mutant(
             "layernorm",
             ("dx",),
             {"layernorm_backward": _layernorm_without_means},
@@ -197,6 +222,14 @@ def _conv_backward(**mistake):
         return mistakes.conv_backward(dout, x, w, (s, s), (p, p), **mistake)
 
     return backward
+
+
+def _conv_without_bias(o, x, w, b, conv_param):
+    return o.conv_forward_naive(x, w, np.zeros_like(b), conv_param)
+
+
+def _affine_without_bias(o, x, w, b):
+    return o.affine_forward(x, w, np.zeros_like(b))
 
 
 def _conv_flipped_forward(o, x, w, b, conv_param):
@@ -266,6 +299,13 @@ def _windows() -> list[Mutant]:
             {**keep_conv, "conv_backward_naive": _conv_backward(crop="negative")},
             "the padded gradient cropped as dx_pad[:, :, pad:-pad, pad:-pad]",
             "at pad = 0 that slice is empty (-0 is 0); crop with dx_pad[:, :, pad:pad + H, pad:pad + W]",
+        ),
+        Mutant(
+            "conv2d",
+            ("forward",),
+            {"conv_forward_naive": _conv_without_bias},
+            "the convolution without its bias",
+            "every output of filter f adds b[f]",
         ),
         Mutant(
             "conv2d",
@@ -483,6 +523,23 @@ def _momentum_up(o, w, dw, config=None):
     return w + v, config
 
 
+def _momentum_minus_velocity(o, w, dw, config=None):
+    _, config = o.sgd_momentum(w, dw, config)
+    return w - config["velocity"], config
+
+
+def _rmsprop_eps_inside(o, w, dw, config=None):
+    _, config = o.rmsprop(w, dw, config)
+    return w - config["learning_rate"] * dw / np.sqrt(config["cache"] + config["epsilon"]), config
+
+
+def _adam_corrected_stored(o, w, dw, config=None):
+    next_w, config = o.adam(w, dw, config)
+    config["m"] = config["m"] / (1 - config["beta1"] ** config["t"])
+    config["v"] = config["v"] / (1 - config["beta2"] ** config["t"])
+    return next_w, config
+
+
 def _rmsprop_no_root(o, w, dw, config=None):
     _, config = o.rmsprop(w, dw, config)
     return w - config["learning_rate"] * dw / (config["cache"] + config["epsilon"]), config
@@ -519,6 +576,27 @@ def _optimizers() -> list[Mutant]:
             {"sgd_momentum": _momentum_up},
             "momentum with the gradient's sign flipped (v = momentum * v + learning_rate * dw)",
             "the velocity accumulates descent steps: v = momentum * v - learning_rate * dw, then w + v",
+        ),
+        Mutant(
+            "sgd_momentum",
+            ("next_w",),
+            {"sgd_momentum": _momentum_minus_velocity},
+            "w - v with the velocity v = momentum * v - learning_rate * dw",
+            "the velocity already points down the gradient: the step is w + v",
+        ),
+        Mutant(
+            "rmsprop",
+            ("next_w",),
+            {"rmsprop": _rmsprop_eps_inside},
+            "RMSProp with epsilon inside the square root (dw / sqrt(cache + epsilon))",
+            "cs231n adds epsilon to the root: dw / (sqrt(cache) + epsilon)",
+        ),
+        Mutant(
+            "adam",
+            ("next_w",),
+            {"adam": _adam_corrected_stored},
+            "Adam with the bias-corrected m / (1 - beta1**t) and v / (1 - beta2**t) stored as the moments",
+            "the config keeps the raw moments; only the step uses their corrected values",
         ),
         Mutant(
             "rmsprop",
@@ -578,6 +656,13 @@ def catalogue() -> Catalogue:
             {"affine_backward": _affine_backward_ones("dx")},
             "ones @ w.T, without dout",
             "dx = dout @ w.T, reshaped to x's shape",
+        ),
+        Mutant(
+            "affine",
+            ("forward",),
+            {"affine_forward": _affine_without_bias},
+            "x @ w without the bias b",
+            "the affine layer is x @ w + b",
         ),
         *_db_mistakes(
             "affine",
