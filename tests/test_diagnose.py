@@ -217,3 +217,21 @@ def test_the_loops_are_right_with_every_switch_off():
         avg_pool2d_backward(dout, cache),
         atol=1e-12,
     )
+
+
+def test_a_bootcamp_conv_that_skips_its_activation_is_told_so():
+    """The activation check compares the output with tanh of the candidate's own Z, so it tells a
+    skipped activation apart from a wrong Z (which the forward comparison names)."""
+    api = get_api("bootcamp")
+    oracle = _oracle(api)
+    names = {name: getattr(oracle, name) for name in dir(oracle) if not name.startswith("_")}
+
+    def conv_forward(A_prev, W, b, activation, padding="same", stride=(1, 1)):
+        return oracle.conv_forward(A_prev, W, b, np.positive, padding, stride)
+
+    skipping = types.SimpleNamespace(**{**names, "conv_forward": conv_forward})
+    message = first_failure(_unit(api, skipping, "conv2d"), "forward")
+    assert message is not None
+    assert message.startswith(
+        "conv2d forward with activation=np.tanh: yours differs from tanh of your output"
+    )

@@ -85,8 +85,8 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             expected_label="reference",
         )
     except AssertionError as exc:
-        zeros = _zeros(f"{spec.name} forward", got, expected) or diagnose.explain_op(
-            graded, example, seed, "forward"
+        zeros = diagnose.explain_op(graded, example, seed, "forward") or _zeros(
+            f"{spec.name} forward", got, expected
         )
         consistent = _consistent_with_own_forward(graded, example, seed)
         if consistent is None:
@@ -168,8 +168,9 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
                     continue
                 if why:
                     raise AssertionError(f"{why} (deducted under --strict-ties)\n{exc}") from None
-            zeros = _zeros(f"{spec.name} d{name}", grads[name], expected[name]) or diagnose.explain_op(
-                graded, example, seed, f"d{name}"
+            # A named mistake before "all zeros": a shrunk example's zeros can come from a mistake.
+            zeros = diagnose.explain_op(graded, example, seed, f"d{name}") or _zeros(
+                f"{spec.name} d{name}", grads[name], expected[name]
             )
             consistent = _consistent_with_own_forward(graded, example, seed)
             if consistent is None:

@@ -32,6 +32,10 @@ def _conv_backward_ignoring_stride(o, dZ, A_prev, W, b, padding="same", stride=(
     return dx.transpose(TO_NHWC), dw.transpose(2, 3, 1, 0), db.reshape(1, 1, 1, -1)
 
 
+def _conv_without_bias(o, A_prev, W, b, activation, padding="same", stride=(1, 1)):
+    return o.conv_forward(A_prev, W, np.zeros_like(b), activation, padding, stride)
+
+
 def _pool_backward(**mistake):
     def backward(o, dA, A_prev, kernel_shape, stride=(1, 1), mode="max"):
         x, d = A_prev.transpose(TO_NCHW), dA.transpose(TO_NCHW)
@@ -94,6 +98,13 @@ ASSIGNED = (
 
 def catalogue() -> Catalogue:
     mutants = (
+        Mutant(
+            "conv2d",
+            ("forward",),
+            {"conv_forward": _conv_without_bias},
+            "the convolution without its bias",
+            "Z adds b[..., c] to every output of channel c, before the activation",
+        ),
         Mutant(
             "conv2d",
             ("dA_prev", "dW"),

@@ -54,6 +54,10 @@ def _pool_backward(**mistake):
     return backward
 
 
+def _conv_without_bias(o, A_prev, W, b, hparameters):
+    return o.conv_forward(A_prev, W, np.zeros_like(b), hparameters)
+
+
 ASSIGNED = (
     "the gradient with each window's share assigned (=) where it must be added (+=)",
     "an element that more than one window reads gets the sum of their gradients",
@@ -87,6 +91,13 @@ def catalogue() -> Catalogue:
             {"zero_pad": _zero_pad_every_axis},
             "np.pad(X, pad): every axis padded, the batch and the channels too",
             "only the height and width are padded: np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))",
+        ),
+        Mutant(
+            "conv2d",
+            ("forward",),
+            {"conv_forward": _conv_without_bias},
+            "the convolution without its bias",
+            "every output of channel c adds b[..., c]",
         ),
         Mutant(
             "conv2d",
