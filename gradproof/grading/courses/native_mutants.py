@@ -16,6 +16,14 @@ def _affine_dw_ones(o, dout, cache):
     return dx, x.reshape(x.shape[0], -1).T @ np.ones_like(dout), db
 
 
+def _affine_without_bias(o, x, w, b):
+    return o.affine_forward(x, w, np.zeros_like(b))
+
+
+def _conv_without_bias(o, x, w, b=None, **hparams):
+    return o.conv2d_forward(x, w, None if b is None else np.zeros_like(b), **hparams)
+
+
 def _softmax_ce_no_label(o, dout, cache):
     probs, y, reduction = cache
     label = np.zeros_like(probs)
@@ -101,6 +109,20 @@ def catalogue() -> Catalogue:
             {"affine_backward": _affine_dw_ones},
             "x.T @ ones, without dout",
             "dw = x.T @ dout: each output's weight gradient is scaled by its upstream gradient",
+        ),
+        Mutant(
+            "affine",
+            ("forward",),
+            {"affine_forward": _affine_without_bias},
+            "x @ w without the bias b",
+            "the affine layer is x @ w + b",
+        ),
+        Mutant(
+            "conv2d",
+            ("forward",),
+            {"conv2d_forward": _conv_without_bias},
+            "the convolution without its bias",
+            "every output of filter f adds b[f]",
         ),
         Mutant(
             "softmax_cross_entropy",
