@@ -39,6 +39,10 @@ from gradproof.grading.units import bind
 CONFIRMATIONS = 3
 """Examples with fresh values (the failing one's sizes and hyperparameters) a diagnosis must also
 hold on: the failing example is shrunk, often to zeros and ones where many mistakes coincide."""
+MORE_CONFIRMATIONS = 9
+"""How many are drawn when none of the first ones shows the candidate wrong: a diagnosis needs a
+fresh example on which the mistake shows (a pool's overlapping windows sharing their maximum is
+rarer than one in three), or it would rest on the shrunk example alone."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class _Run:
     candidate_out: np.ndarray
     values: dict
     """quantity -> the candidate's value."""
+    expected: dict
+    """quantity -> the oracle's value."""
 
 
 def _quantities(out, cache, grads=None) -> dict:
@@ -157,19 +163,27 @@ def _run(spec, binding, example: Example, dout, candidate_out) -> dict:
     return _quantities(out, cache, grads)
 
 
-def _candidate_runs(graded, example: Example, seed: int, backward: bool) -> list[_Run]:
-    """The candidate's results on ``example`` and its confirmations, each backward for an upstream
-    gradient drawn as check_backward draws it."""
+def _candidate_runs(graded, example: Example, seed: int, backward: bool, count: int) -> list[_Run]:
+    """The candidate's and the oracle's results on ``example`` and ``count`` confirmations, each
+    backward for an upstream gradient drawn as check_backward draws it."""
     runs = []
-    for index, ex in enumerate(confirmations(example)):
+    for index, ex in enumerate(confirmations(example, count)):
         out, cache = call_forward(graded.spec, ex.copy())
         values, dout = _quantities(out, cache), None
         if backward:
             expected_out, _ = call_forward(graded.oracle, graded.binding.oracle_example(ex, out))
             dout = _dout(seed if index == 0 else seed + index, expected_out.shape)
             values.update(_quantities(out, cache, _gradients(graded.spec, dout, cache, ex)))
-        runs.append(_Run(ex, dout, out, values))
+        expected = _run(graded.oracle, graded.binding, ex, dout, out)
+        runs.append(_Run(ex, dout, out, values, expected))
     return runs
+
+
+def _wrong_on_fresh_values(runs: list[_Run], quantity: str, tol) -> bool:
+    return any(
+        quantity not in run.expected or not residual.equal(run.values[quantity], run.expected[quantity], tol)
+        for run in runs[1:]
+    )
 
 
 # -- ops ----------------------------------------------------------------------------------------------
@@ -190,10 +204,14 @@ def explain_op(graded, example: Example, seed: int, quantity: str) -> str:
 
 def _explain_op(graded, example: Example, seed: int, quantity: str) -> str | None:
     backward = quantity[1:] in graded.binding.differentiable and graded.binding.backward is not None
-    runs = _candidate_runs(graded, example, seed, backward)
+    tol = graded.spec.tolerance("oracle")
+    runs = _candidate_runs(graded, example, seed, backward, CONFIRMATIONS)
     if any(quantity not in run.values for run in runs):
         return None
-    tol = graded.spec.tolerance("oracle")
+    if not _wrong_on_fresh_values(runs, quantity, tol):
+        runs = _candidate_runs(graded, example, seed, backward, MORE_CONFIRMATIONS)
+        if not _wrong_on_fresh_values(runs, quantity, tol):
+            return None  # wrong on the shrunk example alone: too little to name anything by
     oracle = graded.local.module
     found = catalogue(graded.api.name)
     matches = []
@@ -229,7 +247,7 @@ def _equals_everywhere(spec, graded, runs: list[_Run], quantity: str, tol) -> bo
 def _shape_of_error(graded, runs: list[_Run], quantity: str, tol, found: Catalogue) -> str | None:
     cases = []
     for run in runs:
-        expected = _run(graded.oracle, graded.binding, run.example, run.dout, run.candidate_out)
+        expected = run.expected
         if quantity not in expected:
             return None
         got = run.values[quantity]
