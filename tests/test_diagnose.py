@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gradproof.core import strategies as gs
+from gradproof.core.registry import Example
 from gradproof.grading import diagnose, verdicts
 from gradproof.grading.candidates import Candidate
 from gradproof.grading.courses import APIS, get_api
@@ -235,3 +236,40 @@ def test_a_bootcamp_conv_that_skips_its_activation_is_told_so():
     assert message.startswith(
         "conv2d forward with activation=np.tanh: yours differs from tanh of your output"
     )
+
+
+def _normal(seed: int, *shape) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+RESIDUALS = {
+    "mse_loss": (
+        Example({"pred": _normal(0, 3, 2), "target": _normal(1, 3, 2)}, {"reduction": "mean"}),
+        "your mse_loss dpred is 0.5 times the reference on every element",
+    ),
+    "nll_loss": (
+        Example({"log_probs": _normal(2, 3, 4), "y": np.array([0, 3, 1])}, {"reduction": "sum"}),
+        "your nll_loss dlog_probs is the reference with the sign flipped (-1 times it, on every element)",
+    ),
+    "affine": (
+        Example({"x": _normal(3, 2, 3), "w": _normal(4, 3, 4), "b": _normal(5, 4)}),
+        "your affine dw is the transpose of the reference (shape (3, 4))",
+    ),
+    "avg_pool2d": (
+        Example({"x": _normal(6, 1, 2, 5, 5)}, {"kernel_size": 3, "stride": 2, "padding": 0}),
+        "your avg_pool2d dx is right everywhere except on elements that more than one window reads",
+    ),
+}
+
+
+@pytest.mark.parametrize("op", sorted(RESIDUALS))
+def test_mistakes_outside_the_catalogue_are_named_by_the_shape_of_their_error(op):
+    """tests/candidates/mutants/native_residuals.py, graded in-process on the native API."""
+    from tests.inprocess import CANDIDATES, load_planted
+
+    api = get_api("native")
+    module = load_planted(CANDIDATES / "mutants" / "native_residuals.py", "gradproof_test_native_residuals")
+    example, start = RESIDUALS[op]
+    with pytest.raises(AssertionError) as failure:
+        verdicts.check_backward(_unit(api, module, op), example, seed=0)
+    assert str(failure.value).startswith(start), str(failure.value)
