@@ -34,6 +34,11 @@ def _affine_backward_ones(which):
     return backward
 
 
+def _affine_dx_flat(o, dout, cache):
+    dx, dw, db = o.affine_backward(dout, cache)
+    return dx.reshape(dx.shape[0], -1), dw, db
+
+
 def _relu_passes_all(o, dout, cache):
     return dout.copy()
 
@@ -99,6 +104,18 @@ def _bn_forward(mistake: str, spatial: bool):
         return out, cache
 
     return name, forward
+
+
+def _layernorm_params_over_features(o, dout, cache):
+    dx, _, _ = o.layernorm_backward(dout, cache)
+    x_hat = cache[0]
+    return dx, (dout * x_hat).sum(axis=1), dout.sum(axis=1)
+
+
+def _layernorm_over_batch(o, x, gamma, beta, ln_param):
+    _, cache = o.layernorm_forward(x, gamma, beta, ln_param)
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + ln_param.get("eps", 1e-5))
+    return gamma * x_hat + beta, cache
 
 
 def _layernorm_without_means(o, dout, cache):
@@ -193,6 +210,24 @@ def _normalisation() -> list[Mutant]:
             "batch norm of x.reshape(N * H * W, C), the channels not moved last first",
             "reshape reads x in its (N, C, H, W) order, so its columns mix channels: normalise "
             "x.transpose(0, 2, 3, 1).reshape(-1, C)",
+        )
+    )
+    found.append(
+        Mutant(
+            "layernorm",
+            ("dgamma", "dbeta"),
+            {"layernorm_backward": _layernorm_params_over_features},
+            "the sum over the features (axis 1), as if per example",
+            "gamma and beta are per feature and shared by the examples: sum over the batch, axis 0",
+        )
+    )
+    found.append(
+        Mutant(
+            "layernorm",
+            ("forward",),
+            {"layernorm_forward": _layernorm_over_batch},
+            "x normalised over the batch (axis 0), as batch norm does",
+            "layer norm normalises each example over its features: mean and var over axis 1",
         )
     )
     found.append(
@@ -540,6 +575,13 @@ def catalogue() -> Catalogue:
             {"affine_backward": _affine_backward_ones("dx")},
             "ones @ w.T, without dout",
             "dx = dout @ w.T, reshaped to x's shape",
+        ),
+        Mutant(
+            "affine",
+            ("dx",),
+            {"affine_backward": _affine_dx_flat},
+            "dout @ w.T of shape (N, D), not reshaped to x's shape",
+            "dx has the shape of x, (N, d_1, ..., d_k): reshape dout @ w.T back to x.shape",
         ),
         Mutant(
             "affine",
