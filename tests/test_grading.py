@@ -168,6 +168,8 @@ def test_gradproof_grade_writes_full_marks_for_a_correct_candidate(tmp_path):
     assert set(results) >= {"score", "max_score", "execution_time", "tests"}
     (test,) = [t for t in results["tests"] if t["name"] == "relu_only: relu"]
     assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+    # Nothing else is written where the grade ran: no .hypothesis/, .benchmarks/ or .pytest_cache/.
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_grade_command_line_attaches_option_values():
@@ -214,6 +216,33 @@ def test_a_grade_out_of_time_is_incomplete_and_keeps_every_planned_check(pyteste
     assert relu["status"] == "failed"
     assert results["output"].startswith("incomplete: 4 planned checks did not run")
     assert "score: 0.00 / 1.00 (incomplete: 4 checks did not run)" in run.stdout.str()
+
+
+def test_gradproof_grade_ignores_a_conftest_and_an_ini_where_it_runs(tmp_path):
+    """A submission folder's conftest.py would run in the grader, and its pytest.ini could switch
+    gradproof off: `gradproof grade` reads pytest's own configuration only."""
+    (tmp_path / "conftest.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('the grader')\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:gradproof\n")
+    out = tmp_path / "r.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from gradproof.cli import main; sys.exit(main())",
+            "grade",
+            str(HERE / "relu_only.py"),
+            "--json",
+            str(out),
+            "--profile",
+            "dev",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert not (tmp_path / "ran").exists()
+    assert json.loads(out.read_text())["score"] == 1.0
 
 
 DIAGNOSED = {

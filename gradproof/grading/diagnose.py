@@ -34,7 +34,7 @@ from gradproof.core.registry import Example
 from gradproof.grading.binding import expect_tuple
 from gradproof.grading.calls import Call
 from gradproof.grading.executors import LocalExecutor
-from gradproof.grading.units import bind
+from gradproof.grading.units import BoundCache, bind
 
 CONFIRMATIONS = 3
 """Examples with fresh values (the failing one's sizes and hyperparameters) a diagnosis must also
@@ -155,11 +155,22 @@ def _gradients(spec, dout, cache, example: Example) -> dict:
     return {name: grads[name] for name in present(spec, example) if name in grads}
 
 
+def _backward_cache(binding, example: Example, cache):
+    """The cache a backward is graded from, as check_backward hands it: the one the API documents,
+    made from the example, where there is one; else the forward's own."""
+    if binding.documented_cache is None:
+        return cache
+    shapes = [np.shape(a) for a in example.inputs.values()]
+    return BoundCache(binding.documented_cache(example.copy()), getattr(cache, "extras", {}), shapes)
+
+
 def _run(spec, binding, example: Example, dout, candidate_out) -> dict:
     """An oracle's (or a mutant's) forward, and backward for ``dout``, on ``example`` as the oracle
     gets it (with the candidate's dropout mask), as quantity -> value."""
     out, cache = call_forward(spec, binding.oracle_example(example, candidate_out))
-    grads = None if dout is None else _gradients(spec, dout, cache, example)
+    grads = (
+        None if dout is None else _gradients(spec, dout, _backward_cache(binding, example, cache), example)
+    )
     return _quantities(out, cache, grads)
 
 
@@ -168,12 +179,18 @@ def _candidate_runs(graded, example: Example, seed: int, backward: bool, count: 
     backward for an upstream gradient drawn as check_backward draws it."""
     runs = []
     for index, ex in enumerate(confirmations(example, count)):
-        out, cache = call_forward(graded.spec, ex.copy())
-        values, dout = _quantities(out, cache), None
+        if backward and graded.binding.documented_cache is not None:
+            # As check_backward: the backward is graded on its own, from the documented cache.
+            out, cache = call_forward(graded.oracle, ex.copy())
+            values, dout = {}, None
+        else:
+            out, cache = call_forward(graded.spec, ex.copy())
+            values, dout = _quantities(out, cache), None
         if backward:
             expected_out, _ = call_forward(graded.oracle, graded.binding.oracle_example(ex, out))
             dout = _dout(seed if index == 0 else seed + index, expected_out.shape)
-            values.update(_quantities(out, cache, _gradients(graded.spec, dout, cache, ex)))
+            grads = _gradients(graded.spec, dout, _backward_cache(graded.binding, ex, cache), ex)
+            values.update(_quantities(out, cache, grads))
         expected = _run(graded.oracle, graded.binding, ex, dout, out)
         runs.append(_Run(ex, dout, out, values, expected))
     return runs

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gradproof.core.checks import CallFailed
 from gradproof.grading import sandbox, wire
@@ -32,6 +33,12 @@ REPLY_LIMIT = 256 << 20
 array far larger than its inputs) fails that call instead of filling the grader's memory."""
 
 
+REFUSED = ("torch", "jax", "jaxlib", "tensorflow", "autograd", "gradproof", "reference")
+"""What a course API's candidate may not import: a NumPy assignment is not solved by another
+library's autograd or by the grader's own reference. The sandbox does not even bind them; the
+worker refuses them also where it runs without one."""
+
+
 @dataclass
 class Worker:
     """The process of one candidate. What it defines is read from its source
@@ -44,6 +51,8 @@ class Worker:
     say no, so that a NumPy assignment is not solved with autograd."""
     require_sandbox: bool = False
     """Refuse to run the candidate where there is no sandbox (:mod:`gradproof.grading.sandbox`)."""
+    numpy: Path | None = None
+    """A folder with another NumPy for the worker (:mod:`gradproof.grading.numpy_env`)."""
     isolation: str = ""
     """How the running worker is isolated: ``"sandbox"`` or ``"none"`` (empty before it starts)."""
     timed_out: dict[str, str] = field(default_factory=dict)
@@ -71,6 +80,7 @@ class Worker:
                 self.candidate.target,
                 packages=self.packages,
                 required=self.require_sandbox,
+                numpy=self.numpy,
             )
         except sandbox.SandboxUnavailable as exc:
             self.load_error = str(exc)
@@ -93,6 +103,8 @@ class Worker:
         )
         target = {"kind": self.candidate.kind, "target": launch.target}
         target["module_name"] = f"gradproof_candidate_{self.candidate.name}"
+        if not self.packages:
+            target["refuse"] = list(REFUSED)
         try:
             header, _ = self._exchange({"load": target}, [], IMPORT_TIMEOUT, "importing the candidate")
         except CallFailed as exc:
@@ -179,12 +191,14 @@ class Worker:
             try:
                 value = wire.decode(reply.get("value"), out_arrays)
                 args = wire.decode(reply["args"], out_arrays) if "args" in reply else None
+                kept = wire.decode(reply["kept"], out_arrays) if "kept" in reply else None
+                kept = {int(id): list(a) for id, a in kept.items()} if isinstance(kept, dict) else None
             except (ValueError, TypeError, KeyError, IndexError) as exc:
                 self.stop()
                 raise CallFailed(
                     f"{call.fn}: the candidate's process sent a malformed reply ({exc})"
                 ) from None
-            decoded.append(Reply(value, args if isinstance(args, list) else None))
+            decoded.append(Reply(value, args if isinstance(args, list) else None, kept))
         return decoded
 
     def _send(self, calls: list[Call], reset: bool):

@@ -110,17 +110,29 @@ def _site_packages() -> list[Path]:
     return [Path(numpy.__file__).resolve().parent.parent]
 
 
+def _numpy_from(folder: Path) -> list[str]:
+    """Bubblewrap's arguments that bind NumPy (and its libraries) of ``folder`` at /gradproof/packages."""
+    argv = []
+    for name in ("numpy", "numpy.libs"):
+        if (folder / name).exists():
+            argv += ["--ro-bind", str(folder / name), f"/gradproof/packages/{name}"]
+    return argv
+
+
 def _environment() -> dict[str, str]:
     env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
     env.update({"HOME": HOME, "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp"})
     return env
 
 
-def launch(kind: str, target: str, *, packages: bool, required: bool = False) -> Launch:
+def launch(
+    kind: str, target: str, *, packages: bool, required: bool = False, numpy: Path | None = None
+) -> Launch:
     """How to start the worker of a candidate (``kind`` and ``target`` as in
     :class:`~gradproof.grading.candidates.Candidate`), sandboxed where bubblewrap works.
 
-    ``packages``: the candidate may import installed packages beyond NumPy (torch). Raises
+    ``packages``: the candidate may import installed packages beyond NumPy (torch). ``numpy``: a
+    folder holding another NumPy for the worker (:mod:`gradproof.grading.numpy_env`). Raises
     :class:`SandboxUnavailable` when there is no sandbox and ``required``.
     """
     executable = bwrap()
@@ -130,7 +142,7 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
             if kind == "module":
                 why = "a module candidate is imported as installed, outside the sandbox"
             raise SandboxUnavailable(f"--require-sandbox: {why}")
-        return _unsandboxed(target)
+        return _unsandboxed(target, numpy)
     base = Path(sys.base_prefix).resolve()
     site = Path(_worker_site())
     argv = [
@@ -151,6 +163,9 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
         "--ro-bind", str(site), SITE,
     ]  # fmt: skip
     path = [SITE]
+    if numpy is not None:  # first on the path, before any installed package's NumPy
+        argv += _numpy_from(numpy)
+        path.append("/gradproof/packages")
     for packages_dir in _site_packages():
         if packages:
             argv += ["--ro-bind", str(packages_dir), str(packages_dir)]
@@ -159,10 +174,8 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
                 if (packages_dir / hidden).is_dir():
                     argv += ["--tmpfs", str(packages_dir / hidden)]
             path.append(str(packages_dir))
-        else:
-            for name in ("numpy", "numpy.libs"):
-                if (packages_dir / name).exists():
-                    argv += ["--ro-bind", str(packages_dir / name), f"/gradproof/packages/{name}"]
+        elif numpy is None:
+            argv += _numpy_from(packages_dir)
             path.append("/gradproof/packages")
     source = Path(target).resolve()
     inside = f"{CANDIDATE}/{source.name}"
@@ -175,9 +188,11 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
     return Launch(argv, {}, inside, "sandbox")
 
 
-def _unsandboxed(target: str) -> Launch:
+def _unsandboxed(target: str, numpy: Path | None = None) -> Launch:
     env = dict(os.environ)
     paths = [os.getcwd(), *sys.path]  # module candidates import as they would from here
+    if numpy is not None:
+        paths.insert(0, str(numpy))
     env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
     env.pop("PYTEST_ADDOPTS", None)
     return Launch([sys.executable, "-m", "gradproof.grading.worker"], env, target, "none")

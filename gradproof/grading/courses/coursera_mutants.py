@@ -42,7 +42,7 @@ def _conv_forward_keeping_inputs(o, A_prev, W, b, hparameters):
 
 def _pool_backward(**mistake):
     def backward(o, dA, cache, mode="max"):
-        a_prev, hparameters, _ = cache
+        a_prev, hparameters = cache[0], cache[1]  # the notebook's cache, (A_prev, hparameters)
         f, s = hparameters["f"], hparameters["stride"]
         x, d = a_prev.transpose(TO_NCHW), dA.transpose(TO_NCHW)
         if mode == "max":
