@@ -118,6 +118,20 @@ def _layernorm_over_batch(o, x, gamma, beta, ln_param):
     return gamma * x_hat + beta, cache
 
 
+def _groupnorm_summed_per_group(which: str):
+    """dgamma or dbeta also summed over the channels of each group, then repeated per channel."""
+
+    def backward(o, dout, cache):
+        dx, dgamma, dbeta = o.spatial_groupnorm_backward(dout, cache)
+        groups = cache[0][3]  # the reference's cache: (x_hat, inv_std, gamma, num_groups)
+        grads = {"dgamma": dgamma, "dbeta": dbeta}
+        flat = grads[which].ravel()
+        grads[which] = np.repeat(flat.reshape(groups, -1).sum(axis=1), flat.size // groups)
+        return dx, grads["dgamma"].reshape(dgamma.shape), grads["dbeta"].reshape(dbeta.shape)
+
+    return backward
+
+
 def _layernorm_without_means(o, dout, cache):
     _, dgamma, dbeta = o.layernorm_backward(dout, cache)
     _, inv_std, gamma, _ = cache
@@ -212,6 +226,16 @@ def _normalisation() -> list[Mutant]:
             "x.transpose(0, 2, 3, 1).reshape(-1, C)",
         )
     )
+    for which in ("dgamma", "dbeta"):
+        found.append(
+            Mutant(
+                "spatial_groupnorm",
+                (which,),
+                {"spatial_groupnorm_backward": _groupnorm_summed_per_group(which)},
+                f"{which} summed over the channels of each group as well, repeated per channel",
+                "each channel has its own gamma and beta: sum over N, H and W only",
+            )
+        )
     found.append(
         Mutant(
             "layernorm",
