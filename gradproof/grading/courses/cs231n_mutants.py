@@ -484,6 +484,10 @@ def _sizes(unit: str, example) -> dict:
     sizes = {"N": x.shape[0]}
     if unit in ("softmax_loss", "svm_loss"):
         sizes["C"] = x.shape[1]
+    if unit == "max_pool2d":
+        sizes.update(pool_height=example.hparams["pool_height"], pool_width=example.hparams["pool_width"])
+    if unit == "conv2d":
+        sizes.update(HH=example.inputs["w"].shape[2], WW=example.inputs["w"].shape[3])
     if unit == "dropout":
         sizes = {"p": example.hparams["p"]}
     return sizes
