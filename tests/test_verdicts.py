@@ -194,7 +194,8 @@ CAUGHT = [
         "affine",
         affine,
         "backward",
-        r"^affine dx: yours differs from reference[\s\S]*\n  "
+        r"^your affine dx equals ones @ w.T, without dout: dx = dout @ w.T, reshaped to x's shape\n"
+        r"affine dx: yours differs from reference[\s\S]*\n  "
         r"its backward also disagrees with finite differences of its own forward$",
     ),
     Caught(
@@ -213,7 +214,8 @@ CAUGHT = [
         "conv2d",
         lambda: cs231n_conv(2),
         "backward",
-        r"^conv2d dx: yours differs from reference[\s\S]*stride=2, pad=1",
+        r"^your conv2d dx equals the gradient with the stride ignored \(window \(i, j\) taken to start at "
+        r"\(i, j\)\): [^\n]*\nconv2d dx: yours differs from reference[\s\S]*stride=2, pad=1",
     ),
     Caught(
         "softmax loss summed",
@@ -223,7 +225,9 @@ CAUGHT = [
         softmax_loss,
         "forward",
         # Summed over a batch of 3 where the course averages: 3 times the reference, a relative error of 2.
-        r"^softmax_loss forward: yours differs from reference[\s\S]*\(abs err [\d.]+, rel err 2\)[\s\S]*"
+        r"^your softmax_loss forward equals the loss summed over the batch: the loss is the mean over the N "
+        r"examples: divide by N\n"
+        r"softmax_loss forward: yours differs from reference[\s\S]*\(abs err [\d.]+, rel err 2\)[\s\S]*"
         r"your backward is consistent with your forward, but your forward is wrong$",
     ),
     Caught(
@@ -233,7 +237,8 @@ CAUGHT = [
         "batchnorm",
         lambda: batchnorm("train", 0.9),
         "forward",
-        r"^batchnorm running_mean: yours differs from reference",
+        r"^your batchnorm running_mean equals the running average with momentum and 1 - momentum swapped: "
+        r"[^\n]*\nbatchnorm running_mean: yours differs from reference",
     ),
     Caught(
         "batchnorm backward without the mean terms",
@@ -242,7 +247,9 @@ CAUGHT = [
         "batchnorm",
         lambda: batchnorm("train", 0.9),
         "backward",
-        r"^batchnorm dx: yours differs from reference[\s\S]*mode='train'",
+        r"^your batchnorm dx equals the correct dx without the two mean terms \(dx = dxhat / std\): the "
+        r"gradient also flows through the batch mean and variance[^\n]*\n"
+        r"batchnorm dx: yours differs from reference[\s\S]*mode='train'",
     ),
     Caught(
         "dropout not inverted",
@@ -251,7 +258,8 @@ CAUGHT = [
         "dropout",
         lambda: dropout(0.5),
         "forward",
-        r"^dropout forward: yours differs from reference[\s\S]*convention cs231n-2019 \(assumed\)",
+        r"^your dropout forward equals dropout without the inversion: [^\n]*\n"
+        r"dropout forward: yours differs from reference[\s\S]*convention cs231n-2019 \(assumed\)",
     ),
     Caught(
         "dropout p of the 2017 assignment",
@@ -283,7 +291,9 @@ CAUGHT = [
         "conv2d",
         lambda: coursera_conv(1),
         "backward",
-        r"^conv2d db: yours differs from reference[\s\S]*coursera API: conv_forward / conv_backward",
+        r"^your conv2d db equals the reference's for an upstream gradient of ones: your backward does not "
+        r"use dout \(it differentiates the sum of the outputs\)\n"
+        r"conv2d db: yours differs from reference[\s\S]*coursera API: conv_forward / conv_backward",
     ),
     Caught(
         "coursera [pad:-pad] at pad 0",
@@ -292,7 +302,9 @@ CAUGHT = [
         "conv2d",
         lambda: coursera_conv(0),
         "backward",
-        r"^conv2d dA_prev: yours has shape \(2, 0, 0, 3\), expected shape \(2, 4, 4, 3\)\n[\s\S]*pad=0",
+        r"^your conv2d dA_prev equals the padded gradient cropped as dA_prev_pad\[pad:-pad, pad:-pad, :\]: "
+        r"at pad = 0 that slice is empty[^\n]*\n"
+        r"conv2d dA_prev: yours has shape \(2, 0, 0, 3\), expected shape \(2, 4, 4, 3\)\n[\s\S]*pad=0",
     ),
     Caught(
         "native affine transposed",
@@ -301,7 +313,8 @@ CAUGHT = [
         "affine",
         native_affine,
         "forward",
-        r"^affine forward: yours has shape \(2, 1\), expected shape \(1, 2\)",
+        r"^your affine forward is the transpose of the reference \(shape \(1, 2\)\)\n"
+        r"affine forward: yours has shape \(2, 1\), expected shape \(1, 2\)",
     ),
     Caught(
         "native affine transposed, backward not judged",
@@ -507,11 +520,18 @@ def steps() -> tuple[np.ndarray, list[np.ndarray], dict]:
 @pytest.mark.parametrize(
     ("candidate", "optimizer", "message"),
     [
-        ("cs231n_bugs.py", "adam", r"^adam next_w: yours differs from reference[\s\S]*after step 1$"),
+        (
+            "cs231n_bugs.py",
+            "adam",
+            r"^your adam next_w equals Adam without bias correction \(m / \(sqrt\(v\) \+ epsilon\)\): "
+            r"[^\n]*\n"
+            r"adam next_w: yours differs from reference[\s\S]*after step 1$",
+        ),
         (
             "cs231n_bugs.py",
             "sgd_momentum",
-            r"^sgd_momentum next_w: yours differs from reference[\s\S]*after step 1$",
+            r"^your sgd_momentum next_w equals momentum with the gradient's sign flipped [^\n]*\n"
+            r"sgd_momentum next_w: yours differs from reference[\s\S]*after step 1$",
         ),
         (
             "wild/cs231n_2017.py",

@@ -17,6 +17,7 @@ from gradproof.core.checks import (
 from gradproof.core.compare import as_array, assert_close, tolerance_for
 from gradproof.core.fd import EPS
 from gradproof.core.registry import Example
+from gradproof.grading import diagnose
 from gradproof.grading.binding import expect_tuple
 from gradproof.grading.calls import Call
 from gradproof.grading.executors import LocalExecutor
@@ -27,6 +28,8 @@ def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) 
     """Whether the candidate's backward matches finite differences of its own forward (None when
     the step crossed a kink and cannot tell, or the example sits on one: a tie the comparison
     examples draw on purpose)."""
+    if graded.spec.backward is None:
+        return None  # an op with a forward only (zero_pad): there is no backward to judge
     kink_distance = graded.spec.kink_distance
     if kink_distance is not None and not kink_distance(example) > 2 * EPS:
         return None
@@ -88,7 +91,9 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             expected_label="reference",
         )
     except AssertionError as exc:
-        zeros = _zeros(graded, graded.binding.functions[0], 0, f"{spec.name} forward", got, expected)
+        zeros = diagnose.explain_op(graded, example, seed, "forward") or _zeros(
+            graded, graded.binding.functions[0], 0, f"{spec.name} forward", got, expected
+        )
         consistent = _consistent_with_own_forward(graded, example, seed)
         if consistent is None:
             raise AssertionError(f"{zeros}{exc}") from None
@@ -104,15 +109,18 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
                 f"{spec.name} {quantity}: the forward did not leave it where expected\n{text}"
             )
         found = as_array(cache.extras[quantity], f"{spec.name} {quantity}", text)
-        assert_close(
-            _held_to(graded, f"{spec.name} {quantity}", found, np.shape(value), text),
-            value,
-            tol=tol,
-            quantity=f"{spec.name} {quantity}",
-            context=text,
-            got_label="yours",
-            expected_label="reference",
-        )
+        try:
+            assert_close(
+                _held_to(graded, f"{spec.name} {quantity}", found, np.shape(value), text),
+                value,
+                tol=tol,
+                quantity=f"{spec.name} {quantity}",
+                context=text,
+                got_label="yours",
+                expected_label="reference",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{diagnose.explain_op(graded, example, seed, quantity)}{exc}") from None
 
 
 def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str) -> np.ndarray:
@@ -191,8 +199,11 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
                     continue
                 if why:
                     raise AssertionError(f"{why} (deducted under --strict-ties)\n{exc}") from None
+            # A named mistake before "all zeros": a shrunk example's zeros can come from a mistake.
             backward_fn, position = graded.binding.functions[-1], spec.differentiable.index(name)
-            zeros = _zeros(graded, backward_fn, position, f"{spec.name} d{name}", grads[name], expected[name])
+            zeros = diagnose.explain_op(graded, example, seed, f"d{name}") or _zeros(
+                graded, backward_fn, position, f"{spec.name} d{name}", grads[name], expected[name]
+            )
             consistent = _consistent_with_own_forward(graded, example, seed)
             if consistent is None:
                 raise AssertionError(f"{zeros}{exc}") from None
@@ -221,7 +232,7 @@ def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config:
                 f"not {graded.convention.name}'s: grade with --convention {other.name} if that is your "
                 f"assignment's\n{exc}"
             ) from None
-        raise
+        raise AssertionError(f"{diagnose.explain_optimizer(graded, w, grads, config)}{exc}") from None
 
 
 def _trajectory(graded: GradedOptimizer, oracle, w: np.ndarray, grads: list, config: dict) -> None:
