@@ -8,7 +8,8 @@ In the bundle:
 * ``setup.sh``: installs bubblewrap and a Python of this one's version, a virtual environment in
   ``/autograder/venv`` with gradproof's dependencies pinned to the versions installed here
   (``requirements.txt``; torch from PyTorch's CPU index), then gradproof itself from
-  ``gradproof-src/``;
+  ``gradproof-src/``, and creates the unprivileged user candidates run as where bubblewrap cannot
+  (``gradproof worker-user``);
 * ``run_autograder``: ``gradproof grade /autograder/submission --require-sandbox`` with the
   options given here (``--api``, ``--points``, ``--convention`` ...) into ``results.json``; when
   the grade writes none (the grader itself failed), a results.json with score 0 that says so.
@@ -44,6 +45,9 @@ apt-get install -y --no-install-recommends bubblewrap {python} {python}-venv
 "$ROOT/venv/bin/pip" install --upgrade pip
 "$ROOT/venv/bin/pip" install -r "$HERE/requirements.txt" --extra-index-url {torch_index}
 "$ROOT/venv/bin/pip" install --no-deps "$HERE/gradproof-src"
+# Where Docker's profile stops bubblewrap (Gradescope's containers), candidates run as this
+# unprivileged user instead, and the grader's own folders are closed to it.
+"$ROOT/venv/bin/python" -m gradproof.cli worker-user --protect "$ROOT/source" "$ROOT/results"
 """
 
 RUN = """#!/usr/bin/env bash

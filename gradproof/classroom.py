@@ -78,6 +78,8 @@ class ClassOptions:
     total_timeout: float | None = None
     require_sandbox: bool = False
     profile: str = "ci"
+    numpy: str | None = None
+    """A NumPy version installed with ``gradproof numpy-env`` (on every Dask worker too)."""
 
     def grade_args(self, points_path: Path | None) -> list[str]:
         """The options of ``gradproof grade`` for one submission."""
@@ -92,6 +94,8 @@ class ClassOptions:
             args += ["--total-timeout", f"{self.total_timeout:g}"]
         if self.require_sandbox:
             args.append("--require-sandbox")
+        if self.numpy:
+            args += ["--numpy", self.numpy]
         return args + [f"--convention={name}" for name in self.conventions]
 
     @property

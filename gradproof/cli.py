@@ -19,9 +19,14 @@ conv benchmarks' table (:mod:`gradproof.bench`) and draws their plot.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import re
 import signal
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +51,22 @@ def _parser() -> argparse.ArgumentParser:
         "--require-sandbox", action="store_true", help="refuse to grade where bubblewrap cannot sandbox"
     )
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    grade.add_argument(
+        "--numpy", metavar="VERSION", help="the NumPy the candidates run with (see numpy-env; default: ours)"
+    )
+    grade.add_argument(
+        "--convention", action="append", metavar="COURSE-YEAR", help="a course year: cs231n-2017"
+    )
+    user = commands.add_parser(
+        "worker-user",
+        help="as root, where bubblewrap cannot run (Docker): create the unprivileged user candidates run "
+        "as, and take other users' rights away from the grader's folders",
+    )
+    user.add_argument("--protect", nargs="*", metavar="PATH", default=None, help="more folders to protect")
+    env = commands.add_parser(
+        "numpy-env", help="install another NumPy for the candidates' workers (code written for NumPy 1)"
+    )
+    env.add_argument("version", metavar="VERSION", help="a NumPy release, such as 1.26.4")
     klass = commands.add_parser(
         "grade-class", help="grade a folder of submissions, one per student; grades.csv, feedback, report"
     )
@@ -66,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     klass.add_argument("--total-timeout", type=float, metavar="SECONDS", help="budget of one submission")
     klass.add_argument("--require-sandbox", action="store_true", help="refuse to grade without bubblewrap")
     klass.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    klass.add_argument("--numpy", metavar="VERSION", help="the NumPy the candidates run with (see numpy-env)")
     klass.add_argument("--no-progress", action="store_true", help="no progress bar, one line per student")
     bundle = commands.add_parser(
         "autograder", help="write a Gradescope autograder.zip that grades with gradproof"
@@ -103,9 +125,29 @@ def bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def grade_class(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def worker_user(args: argparse.Namespace) -> int:
+    """``gradproof worker-user``: the fallback sandbox's user, and the grader's folders closed to it."""
+    import gradproof
+    import reference
+    from gradproof.grading import sandbox
 
+    if os.geteuid() != 0:
+        print("gradproof worker-user: run it as root (it creates a user)", file=sys.stderr)
+        return 2
+    try:
+        uid, _ = sandbox.make_worker_user()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"gradproof worker-user: {exc}", file=sys.stderr)
+        return 2
+    folders = [Path(gradproof.__file__).parent, Path(reference.__file__).parent]
+    folders += [Path(p) for p in args.protect or ()]
+    for path in sandbox.protect(folders):
+        print(f"closed to other users: {path}")
+    print(f"candidates run as {sandbox.WORKER_USER} (uid {uid}) where bubblewrap cannot run")
+    return 0
+
+
+def grade_class(args: argparse.Namespace) -> int:
     from gradproof import classroom
     from gradproof.grading.courses import check_conventions
     from gradproof.grading.scoreboard import load_points
@@ -140,6 +182,7 @@ def grade_class(args: argparse.Namespace) -> int:
         total_timeout=args.total_timeout,
         require_sandbox=args.require_sandbox,
         profile=args.profile,
+        numpy=args.numpy,
     )
     run = classroom.ClassRun(
         submissions,
@@ -168,8 +211,6 @@ def grade_class(args: argparse.Namespace) -> int:
 
 
 def autograder(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from gradproof import autograder as bundle
     from gradproof.grading.courses import check_conventions
     from gradproof.grading.scoreboard import load_points
@@ -193,9 +234,21 @@ def autograder(args: argparse.Namespace) -> int:
     return 0
 
 
-def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
-    """The pytest command line ``gradproof grade`` runs."""
-    argv = ["--pyargs", "gradproof.grading.grade_tests", "-p", "no:cacheprovider", "-q", "--no-header"]
+def pytest_args(args: argparse.Namespace, extra: list[str], home: str | None = None) -> list[str]:
+    """The pytest command line ``gradproof grade`` runs; ``home``, a folder of the grade's own."""
+    # Nothing is written next to a submission: no pytest cache, no .benchmarks (the benchmark plugin
+    # is of no use to a grade), and Hypothesis's storage goes to a temporary folder (see main).
+    argv = ["--pyargs", "gradproof.grading.grade_tests", "-q", "--no-header"]
+    argv += ["-p", "no:cacheprovider", "-p", "no:benchmark"]
+    if home is not None:
+        # pytest's own configuration only: a conftest.py or pytest.ini where the grade runs (a
+        # student's folder) would run code in the grader or switch gradproof off.
+        ini = os.path.join(home, "pytest.ini")
+        with open(ini, "w") as f:
+            f.write("[pytest]\n")
+        # The tests' own folder as the root: test ids read grade_tests.py::test_forward[...].
+        tests = os.path.dirname(importlib.util.find_spec("gradproof.grading.grade_tests").origin)
+        argv += ["--noconftest", "-c", ini, f"--rootdir={tests}"]
     # The built-in profiles go by gradproof's own names (gradproof-ci), which need no pyproject.toml.
     profile = f"gradproof-{args.profile}" if args.profile in ("dev", "ci", "thorough") else args.profile
     argv += [f"--hypothesis-profile={profile}"]
@@ -208,11 +261,13 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
         ("--points", args.points),
         ("--candidate-timeout", args.timeout),
         ("--total-timeout", args.total_timeout),
+        ("--candidate-numpy", args.numpy),
     ):
         if value is not None:
             argv.append(f"{option}={value}")
     if args.require_sandbox:
         argv.append("--require-sandbox")
+    argv += [f"--convention={name}" for name in args.convention or ()]
     return argv + extra
 
 
@@ -227,7 +282,24 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return grade_class(args) if args.command == "grade-class" else autograder(args)
-    return int(pytest.main(pytest_args(args, extra)))
+    if args.command == "worker-user":
+        return worker_user(args)
+    if args.command == "numpy-env":
+        from gradproof.grading import numpy_env
+
+        try:
+            folder = numpy_env.install(args.version)
+        except (ValueError, OSError, subprocess.CalledProcessError) as exc:
+            print(f"gradproof numpy-env: {exc}", file=sys.stderr)
+            return 2
+        print(f"NumPy {args.version} for the workers: {folder}")
+        print(f"grade with: gradproof grade --numpy {args.version} ...")
+        return 0
+    # Hypothesis keeps its examples under .hypothesis/ of the working directory: a grade keeps them
+    # in a temporary folder instead (read when Hypothesis first stores, so an import does not set it).
+    with tempfile.TemporaryDirectory(prefix="gradproof-grade-") as home:
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(home, "hypothesis")
+        return int(pytest.main(pytest_args(args, extra, home)))
 
 
 if __name__ == "__main__":

@@ -110,6 +110,13 @@ def pytest_configure(config: pytest.Config) -> None:
             check_conventions(config.getoption("--convention"))
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--candidate-numpy", None):
+        from gradproof.grading import numpy_env
+
+        try:
+            numpy_env.find(config.getoption("--candidate-numpy"))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 SESSION_KEY = pytest.StashKey["object"]()
@@ -146,9 +153,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="COURSE-YEAR",
-        help="the year of a course whose conventions changed (cs231n-2017: dropout p drops a unit and "
-        "Adam's t starts at 1; cs231n-2019, the default: p keeps a unit, t starts at 0); repeatable, "
-        "one per course",
+        help="the year of a course whose conventions changed (cs231n-2016: dropout p drops a unit; "
+        "cs231n-2017: and Adam's t starts at 1; cs231n-2019, the default: p keeps a unit, t starts at "
+        "0, group norm's gamma is (C,); cs231n-2021: gamma is (1, C, 1, 1)); repeatable, one per course",
+    )
+    group.addoption(
+        "--candidate-numpy",
+        default=None,
+        metavar="VERSION",
+        help="the NumPy the candidates' workers import, such as 1.26.4 for code written for NumPy 1 "
+        "(install it once with `gradproof numpy-env VERSION`; default: the grader's own)",
     )
     group.addoption(
         "--strict-shapes",
@@ -159,8 +173,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--strict-ties",
         action="store_true",
-        help="deduct a max-pool backward that sends a tied maximum's gradient by another rule than its "
-        "course's (default: a note; the courses' own checks never produce a tie)",
+        help="deduct a backward that follows another rule than its course's where the gradient is a "
+        "convention: a max-pool window's tied maximum, relu at exactly 0 (default: a note; the courses' "
+        "own checks never produce either)",
     )
     group.addoption(
         "--total-timeout",
@@ -209,6 +224,7 @@ def _session(config: pytest.Config):
             strict_shapes=config.getoption("--strict-shapes"),
             strict_ties=config.getoption("--strict-ties"),
             require_sandbox=config.getoption("--require-sandbox"),
+            numpy=config.getoption("--candidate-numpy"),
         )
         session = Session(found, options)
         config.stash[SESSION_KEY] = session
@@ -301,8 +317,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def _reproduce_candidate(item: pytest.Item, candidate) -> str:
     config = item.config
-    if item.nodeid.startswith("::"):  # collected by module name (`gradproof grade`): no file path to give
-        target = ["--pyargs", shlex.quote(f"{item.module.__name__}{item.nodeid}")]
+    if config.option.pyargs:  # collected by module name (`gradproof grade`): no file path to give
+        test = item.nodeid.partition("::")[2]
+        target = ["--pyargs", shlex.quote(f"{item.module.__name__}::{test}")]
     else:
         target = [shlex.quote(item.nodeid)]
     # `--candidate=PATH`: a detached path would be taken for pytest's root directory.
@@ -314,6 +331,8 @@ def _reproduce_candidate(item: pytest.Item, candidate) -> str:
         parts.append("--strict-shapes")
     if config.getoption("--strict-ties"):
         parts.append("--strict-ties")
+    if config.getoption("--candidate-numpy"):
+        parts.append(f"--candidate-numpy={config.getoption('--candidate-numpy')}")
     parts.append(f"--hypothesis-profile={settings.get_current_profile_name()}")
     return " ".join(parts)
 

@@ -62,6 +62,7 @@ def test_the_bundle_holds_what_gradescope_runs(bundle):
         "gradproof-src/reference/conv.py",
     } <= names
     assert "apt-get install -y --no-install-recommends bubblewrap" in setup
+    assert "-m gradproof.cli worker-user" in setup  # where Docker stops bubblewrap
     assert all("==" in line for line in requirements)
     assert any(line.startswith("numpy==") for line in requirements)
     assert mode & 0o111  # executable

@@ -214,6 +214,7 @@ loader keeps; or it fails (see :mod:`tests.inprocess`)."""
 PLANTED = [
     *sorted(p for p in CANDIDATES.glob("*.py") if p.name not in NOT_IN_PROCESS),
     *sorted(p for p in WILD.glob("*.py") if p.name != "python2_layers.py"),
+    *sorted((CANDIDATES / "mutants").glob("*.py")),
     WILD / "Convolution_model_Step_by_Step.ipynb",
     WILD / "split",
     WILD / "bootcamp",

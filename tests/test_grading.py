@@ -83,9 +83,9 @@ def test_misbehaving_candidates_fail_each_op_with_its_reason(pytester):
     assert tests["misbehaving: sigmoid"]["score"] == 1.0
     assert "called sys.exit(0)" in run.stdout.str()  # exits_at_import: one failed import check
     assert "SyntaxError" in run.stdout.str()
-    # Partial credit is per check: the transposed affine still passes its contracts and its
-    # backward-vs-own-forward check.
-    assert tests["misbehaving: affine"]["score"] == 0.5
+    # Partial credit is per check: the transposed affine still passes its contracts (its
+    # backward is not judged against a forward of another shape than the reference's).
+    assert tests["misbehaving: affine"]["score"] == 0.25
 
 
 def test_planted_cs231n_bugs_are_caught_by_the_right_check(pytester):
@@ -97,23 +97,34 @@ def test_planted_cs231n_bugs_are_caught_by_the_right_check(pytester):
         return tests[f"cs231n_bugs: {op}"]["output"]
 
     # Forgot dout: the backward is wrong against the reference and against its own forward.
-    assert "backward: FAILED\naffine d" in output("affine")
+    assert re.search(
+        r"backward: FAILED\nyour affine d(x|w|b) equals [^\n]*dout[^\n]*\naffine d", output("affine")
+    )
     assert "also disagrees with finite differences of its own forward" in output("affine")
     assert "forward: passed" in output("affine")
     # The stride forgotten in the conv backward only: the forward passes.
     assert "forward: passed" in output("conv2d")
     assert "backward: FAILED" in output("conv2d")
     # Softmax loss summed, not averaged: the forward is wrong, and its dx is the averaged one.
-    assert "forward: FAILED\nsoftmax_loss forward" in output("softmax_loss")
+    assert "forward: FAILED\nyour softmax_loss forward equals the loss summed over the batch" in output(
+        "softmax_loss"
+    )
     # PyTorch's momentum convention in batch norm: a running statistic is wrong, said so. Which one
     # depends on the shrunk example: on x = 0 the batch mean equals the running mean, and only
     # running_var shows the bug (momentum 0: the course keeps nothing, the bug keeps everything).
-    assert re.search(r"forward: FAILED\nbatchnorm running_(mean|var): yours differs", output("batchnorm"))
+    assert re.search(
+        r"forward: FAILED\nyour batchnorm running_(mean|var) equals the running average with momentum and "
+        r"1 - momentum swapped: [^\n]*\nbatchnorm running_(mean|var): yours differs",
+        output("batchnorm"),
+    )
     assert "momentum" not in tests  # no such op
     assert "sgd_momentum next_w" in output("sgd_momentum") or "velocity" in output("sgd_momentum")
     assert "adam next_w" in output("adam")
     # Dropout not inverted: kept units are not scaled by 1 / p (and test mode scales by p).
-    assert "forward: FAILED\ndropout forward: yours differs" in output("dropout")
+    assert re.search(
+        r"forward: FAILED\nyour dropout forward equals [^\n]*\ndropout forward: yours differs",
+        output("dropout"),
+    )
     for op in ("affine", "conv2d", "softmax_loss", "batchnorm", "sgd_momentum", "adam", "dropout"):
         assert tests[f"cs231n_bugs: {op}"]["status"] == "failed", op
 
@@ -157,6 +168,8 @@ def test_gradproof_grade_writes_full_marks_for_a_correct_candidate(tmp_path):
     assert set(results) >= {"score", "max_score", "execution_time", "tests"}
     (test,) = [t for t in results["tests"] if t["name"] == "relu_only: relu"]
     assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+    # Nothing else is written where the grade ran: no .hypothesis/, .benchmarks/ or .pytest_cache/.
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_grade_command_line_attaches_option_values():
@@ -203,3 +216,68 @@ def test_a_grade_out_of_time_is_incomplete_and_keeps_every_planned_check(pyteste
     assert relu["status"] == "failed"
     assert results["output"].startswith("incomplete: 4 planned checks did not run")
     assert "score: 0.00 / 1.00 (incomplete: 4 checks did not run)" in run.stdout.str()
+
+
+def test_gradproof_grade_ignores_a_conftest_and_an_ini_where_it_runs(tmp_path):
+    """A submission folder's conftest.py would run in the grader, and its pytest.ini could switch
+    gradproof off: `gradproof grade` reads pytest's own configuration only."""
+    (tmp_path / "conftest.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('the grader')\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:gradproof\n")
+    out = tmp_path / "r.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from gradproof.cli import main; sys.exit(main())",
+            "grade",
+            str(HERE / "relu_only.py"),
+            "--json",
+            str(out),
+            "--profile",
+            "dev",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert not (tmp_path / "ran").exists()
+    assert json.loads(out.read_text())["score"] == 1.0
+
+
+DIAGNOSED = {
+    "cs231n_mistakes: max_pool2d": "your max_pool2d dx ",
+    "cs231n_mistakes: softmax_loss": "your softmax_loss dx equals softmax(x) / N without the -1 at the label",
+    "cs231n_mistakes: rmsprop": "your rmsprop next_w equals RMSProp without the square root (dw / (cache + ",
+    "cs231n_residuals: affine": (
+        "your affine dw equals the reference's for the last example of the batch alone: the other examples' "
+        "contributions are overwritten (=) where they must add up (+=)"
+    ),
+    "cs231n_residuals: layernorm": "your layernorm dx differs from the reference by ",
+    "bootcamp_mistakes: momentum": "your momentum next_w equals momentum without the (1 - beta1) factor",
+    "bootcamp_mistakes: Adam": "your Adam next_w equals Adam without bias correction",
+    "coursera_mistakes: avg_pool2d": "your avg_pool2d dA_prev equals dA copied to every element",
+    "native_mistakes: sigmoid": "your sigmoid dx equals dout * sigmoid(x), without the factor 1 - sigmoid(x)",
+}
+
+
+def test_planted_mistakes_are_named_first_in_every_api(pytester):
+    """Each planted mistake's failure (tests/candidates/mutants/) begins with its diagnosis, in the
+    Gradescope output as in the terminal's table; the right op of the same file has none."""
+    files = [f"mutants/{name}_{kind}.py" for name, kind in (("cs231n", "mistakes"), ("cs231n", "residuals"))]
+    files += [f"mutants/{name}_mistakes.py" for name in ("bootcamp", "coursera", "native")]
+    results, run = grade(pytester, *files)
+    tests = by_name(results)
+    for name, start in DIAGNOSED.items():
+        test = tests[name]
+        assert test["status"] == "failed", name
+        failed = test["output"].split(": FAILED\n", 1)[1]
+        assert failed.startswith(start), (name, failed[:400])
+        assert start[:60] in run.stdout.str(), name
+    # Windows that overlap: the two forms of "=" for "+=" share their diagnosis, or the residual says where.
+    assert re.match(
+        r"your max_pool2d dx (equals the gradient with each window's share assigned \(=\) where it must be "
+        r"added \(\+=\)|is right everywhere except on elements that more than one window reads)",
+        tests["cs231n_mistakes: max_pool2d"]["output"].split(": FAILED\n", 1)[1],
+    )
+    assert tests["coursera_mistakes: max_pool2d"]["status"] == "passed"

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from gradproof.grading import loader
+from gradproof.grading.candidates import declared, from_spec
 
 
 def kept_and_skipped(source: str) -> tuple[str, list[int]]:
@@ -103,4 +104,70 @@ def test_numpy1_scalar_conversion_is_named():
         pytest.skip(f"NumPy {np.__version__} still converts a size-1 array with dimensions (it warns)")
     with pytest.raises(TypeError) as info:
         float(np.zeros((1, 1, 1)))
-    assert "`float(b)` raises here" in loader.hint(info.value)
+    hint = loader.hint(info.value)
+    assert hint.startswith(" (fails on this NumPy only: NumPy 2")
+    assert "--numpy 1.26.4" in hint
+
+
+BROKEN_ONCE = '''import numpy as np
+
+
+def affine_forward(x, w, b):
+    """Docstring
+with a line at column 0."""
+    return x.reshape(x.shape[0], -1) @ w + b, (x, w, b)
+
+
+def relu_forward(x):
+    out = np.zeros_like(x)
+    for i range(x.size):
+        out.flat[i] = max(x.flat[i], 0)
+    return out, x
+
+
+@staticmethod
+def relu_backward(dout, cache):
+    return dout * (cache > 0)
+
+
+if True:
+    pass
+else:
+    pass
+'''
+
+
+def test_a_syntax_error_costs_its_definition_only(tmp_path):
+    """A real export's `for i range(m):` in one function: the rest of the file is loaded and graded."""
+    path = tmp_path / "layers.py"
+    path.write_text(BROKEN_ONCE)
+    module, notes = loader.load_path(path, "gradproof_candidate_broken_once")
+    assert hasattr(module, "affine_forward")
+    assert hasattr(module, "relu_backward")
+    assert not hasattr(module, "relu_forward")
+    assert notes[0] == (
+        "layers.py: SyntaxError at line 12: invalid syntax: `for i range(x.size):`; left out def "
+        "relu_forward (lines 10-14), which counts as not implemented; the rest of the file is graded"
+    )
+    assert declared(from_spec(str(path))).names == {"affine_forward", "relu_backward"}
+
+
+def test_a_python2_file_that_parses_is_named_whatever_fails_first(tmp_path):
+    path = tmp_path / "layers.py"
+    path.write_text(
+        "import numpy as np\n\n\ndef f(x):\n    n = x.shape[0] / 2\n    return x[:n]\n\n\n"
+        "def g(x):\n    return [i for i in xrange(x)]\n"
+    )
+    _, notes = loader.load_path(path, "gradproof_candidate_py2_parses")
+    assert notes == [
+        "layers.py: written for Python 2 (`xrange` at line 10): gradproof grades Python 3, so its "
+        "functions may fail there, also before they reach it (in Python 3, `/` divides to a float, which "
+        "cannot index an array: `//` divides to an int)"
+    ]
+
+
+def test_a_python3_file_with_its_own_reduce_is_not_python2(tmp_path):
+    path = tmp_path / "layers.py"
+    path.write_text("from functools import reduce\n\n\ndef f(x, long=1):\n    return reduce(max, x) * long\n")
+    _, notes = loader.load_path(path, "gradproof_candidate_py3_reduce")
+    assert notes == []

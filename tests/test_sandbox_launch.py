@@ -12,6 +12,7 @@ from tests.test_grading import HERE
 
 def test_without_bubblewrap_the_worker_runs_unisolated_and_the_grade_says_so(monkeypatch):
     monkeypatch.setattr(sandbox, "bwrap", lambda: None)
+    monkeypatch.setattr(sandbox, "worker_user", lambda: None)  # not root, or no worker user made
     launch = sandbox.launch("path", str(HERE / "relu_only.py"), packages=False)
     assert launch.isolation == "none"
     assert launch.argv[1:] == ["-m", "gradproof.grading.worker"]
@@ -29,6 +30,7 @@ def test_without_bubblewrap_the_worker_runs_unisolated_and_the_grade_says_so(mon
 
 def test_require_sandbox_refuses_where_there_is_none(monkeypatch):
     monkeypatch.setattr(sandbox, "bwrap", lambda: None)
+    monkeypatch.setattr(sandbox, "worker_user", lambda: None)
     with pytest.raises(sandbox.SandboxUnavailable, match="--require-sandbox: bubblewrap"):
         sandbox.launch("path", str(HERE / "relu_only.py"), packages=False, required=True)
     with pytest.raises(sandbox.SandboxUnavailable, match="a module candidate is imported as installed"):
@@ -54,3 +56,22 @@ def test_the_sandbox_binds_the_candidate_alone_and_no_grader_code():
         "site-packages" not in inside for _, inside in binds if inside.startswith("/gradproof/packages")
     )
     assert any(inside == "/gradproof/packages/numpy" for _, inside in binds)
+
+
+def test_as_root_without_bubblewrap_the_worker_user_is_the_fallback(monkeypatch, tmp_path):
+    """Its launch, in-process: run as that user, from copies it can read, in a home of its own."""
+    monkeypatch.setattr(sandbox, "bwrap", lambda: None)
+    monkeypatch.setattr(sandbox, "worker_user", lambda: (12345, 12345))
+    monkeypatch.setattr(sandbox.os, "chown", lambda path, uid, gid: None)  # not root in every run
+    launch = sandbox.launch("path", str(HERE / "relu_only.py"), packages=False, required=True)
+    try:
+        assert (launch.isolation, launch.user) == ("user", (12345, 12345))
+        assert launch.target != str(HERE / "relu_only.py")  # a copy in its own folder
+        assert open(launch.target).read() == (HERE / "relu_only.py").read_text()
+        assert launch.target.startswith(launch.scratch)
+        assert launch.cwd.startswith(launch.scratch)
+        assert "GRADPROOF" not in " ".join(launch.env)  # a clean environment
+    finally:
+        import shutil
+
+        shutil.rmtree(launch.scratch)

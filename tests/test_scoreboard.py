@@ -82,6 +82,29 @@ def test_plan_follows_the_options():
     assert "affine" in native.not_implemented
 
 
+def test_the_denominator_is_the_assignment_not_what_the_student_wrote():
+    """Every unit of a template file the candidate has a function of counts, a missing one at 0, so
+    that deleting a hard function never raises a percentage."""
+    grade = plan(CS231N_BUGS, Options())
+    layers = ["affine", "relu", "batchnorm", "batchnorm_alt", "spatial_batchnorm", "layernorm"]
+    assert list(grade.missing) == [
+        *["relu", "batchnorm_alt", "spatial_batchnorm", "layernorm", "spatial_groupnorm", "max_pool2d"],
+        *["svm_loss", "sgd", "rmsprop"],
+    ]
+    assert grade.missing["relu"] == "not implemented"
+    assert "--convention cs231n-2017" in grade.missing["layernorm"]  # the year is only assumed
+    rows = {row[0]: row for row in Scoreboard([grade], {}).rows(grade)}
+    assert set(layers) <= set(rows)
+    assert sum(row[4] for row in rows.values()) == 16.0  # layers.py's 12 units and optim.py's 4
+    # The 2016-17 templates have no layer or group norm; a relu alone asks for layers.py only.
+    assert "layernorm" not in plan(CS231N_BUGS, Options(conventions=("cs231n-2017",))).missing
+    only_relu = plan(RELU_ONLY, Options(api="cs231n"))
+    assert "affine" in only_relu.missing
+    assert "sgd" not in only_relu.missing
+    # The native API is a library, not an assignment: only what a candidate implements is graded.
+    assert plan(RELU_ONLY, Options()).missing == {}
+
+
 # -- points -----------------------------------------------------------------------------------------
 
 
@@ -209,23 +232,33 @@ def test_the_table_says_each_units_score_and_why_it_failed(graded):
     # The points file asks for affine and dropout, which relu_only's native API has too.
     assert lines[3] == "  affine       0/0    0.00/1.00    not implemented"
     assert lines[4] == "  dropout      0/0    0.00/1.00    not implemented"
-    assert lines[5].startswith("  not implemented: ")
+    # The native API is a library, not an assignment: what relu_only leaves out is not graded.
+    assert lines[5].startswith("  not implemented (not graded): add, ")
     assert lines[6] == "  score: 2.00 / 4.00"
     bugs = lines[7:]
     assert bugs[0] == f"cs231n_bugs: {CS231N_BUGS.target}"
     assert bugs[1] == "  cs231n API (detected from its function names; --candidate-api overrides)"
     assert bugs[2] == (
         "  convention cs231n-2019 (assumed): dropout p is the probability of keeping a unit, Adam's t starts "
-        "at 0; for the 2016-17 assignments use --convention cs231n-2017"
+        "at 0, group norm's gamma and beta are (C,); for other years' assignments use --convention "
+        "cs231n-YEAR (2016, 2017, 2021, ...)"
     )
-    assert "  affine         1/4    0.25/1.00    affine dx: yours differs" in bugs
+    assert "  affine              1/4    0.25/1.00    affine dx: yours differs" in bugs
     warning = bugs.index(
         "    warning: affine db: returns (1, D); the template asks for (D,) (here (1, 4) for (4,))"
     )
     assert bugs[warning - 1].startswith("  affine ")
-    assert "  dropout        0/4    0.00/1.00    dropout forward: yours differs" in bugs
-    assert "  relu           0/0    0.00/2.00    not implemented" in bugs
-    assert bugs[-2].startswith("  not implemented: relu, ")
+    assert "  dropout             0/4    0.00/1.00    dropout forward: yours differs" in bugs
+    assert "  relu                0/0    0.00/2.00    not implemented" in bugs
+    # cs231n_bugs has functions of layers.py and optim.py: every unit of both is shown, the missing at
+    # 0 (here worth 0: the points file gives them none), and one that came in a later year than some
+    # assignments says how to grade those.
+    assert "  sgd                 0/0    0.00/0.00    not implemented" in bugs
+    assert (
+        "  layernorm           0/0    0.00/0.00    not implemented (in the template since 2018; for an "
+        "earlier year's: --convention cs231n-2017)"
+    ) in bugs
+    assert not any(line.startswith("  not implemented (not graded)") for line in bugs)
     assert bugs[-1].startswith("  score: 0.25 / ")
     assert bugs[-1].endswith(" (incomplete: 18 checks did not run)")
 
@@ -236,7 +269,7 @@ def test_the_table_is_coloured_only_with_markup(graded):
     assert [text for text, _ in plain] == [text for text, _ in coloured]
     styles = dict(coloured)
     assert styles["  relu         4/4    2.00/2.00  "] == {"green": True}
-    assert styles["  affine         1/4    0.25/1.00    affine dx: yours differs"] == {"red": True}
+    assert styles["  affine              1/4    0.25/1.00    affine dx: yours differs"] == {"red": True}
     assert styles[f"relu_only: {RELU_ONLY.target}"] == {"bold": True}
     assert not any(style.get("green") or style.get("red") for _, style in plain)
 
@@ -273,9 +306,11 @@ def test_gradescope_json_has_a_test_per_unit_and_the_total(graded):
         "failed",
         "not implemented",
     )
-    not_implemented = tests["cs231n_bugs: not implemented"]
+    assert "cs231n_bugs: not implemented" not in tests  # all its API's units are its assignment's
+    not_implemented = tests["relu_only: not implemented"]
     assert (not_implemented["max_score"], not_implemented["status"]) == (0, "failed")
-    assert not_implemented["output"].startswith("not implemented (not graded): relu, batchnorm_alt, ")
+    assert not_implemented["output"].startswith("not implemented (not graded): add, ")
+    assert tests["cs231n_bugs: layernorm"]["output"].startswith("not implemented (in the template since 2018")
     convention = tests["cs231n_bugs: convention"]
     assert (convention["max_score"], convention["status"]) == (0, "passed")
     assert convention["output"] == graded.grades[1].convention.describe()

@@ -9,6 +9,7 @@ what a call does to its inputs is seen by the contracts check as it is through a
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 import types
@@ -19,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradproof.core.checks import check_contracts, check_gradients
+from gradproof.core.checks import check_contracts
 from gradproof.core.registry import Example
 from gradproof.grading import verdicts
-from gradproof.grading.candidates import Candidate
+from gradproof.grading.candidates import Candidate, declared, from_spec, placeholder_returns
 from gradproof.grading.courses import cs231n_oracle, get_api
 from gradproof.grading.executors import LocalExecutor
 from gradproof.grading.shapes import ShapePolicy
@@ -80,7 +81,7 @@ def graded_op(api_name: str, name: str, op: str, *, convention=None, strict: boo
     binding = next(b for b in api.bindings if b.op == op)
     if convention is None and api.convention is not None and op in YEAR_2019.affects:
         convention = YEAR_2019
-    return GradedOp(
+    graded = GradedOp(
         Candidate(Path(name).stem, "path", name),
         api,
         binding,
@@ -89,6 +90,9 @@ def graded_op(api_name: str, name: str, op: str, *, convention=None, strict: boo
         convention,
         ShapePolicy(strict),
     )
+    if (CANDIDATES / name).is_file():  # what the session reads from the source
+        graded.placeholders = declared(from_spec(str(CANDIDATES / name))).placeholders
+    return graded
 
 
 def run(check: str, graded: GradedOp, example: Example) -> None:
@@ -98,7 +102,7 @@ def run(check: str, graded: GradedOp, example: Example) -> None:
     elif check == "backward":
         verdicts.check_backward(graded, example, seed=SEED)
     elif check == "gradients":
-        check_gradients(graded.spec, example, seed=SEED)
+        verdicts.check_own_forward(graded, example, seed=SEED)
     else:
         check_contracts(graded.spec, example, seed=SEED)
 
@@ -190,7 +194,8 @@ CAUGHT = [
         "affine",
         affine,
         "backward",
-        r"^affine dx: yours differs from reference[\s\S]*\n  "
+        r"^your affine dx equals ones @ w.T, without dout: dx = dout @ w.T, reshaped to x's shape\n"
+        r"affine dx: yours differs from reference[\s\S]*\n  "
         r"its backward also disagrees with finite differences of its own forward$",
     ),
     Caught(
@@ -209,7 +214,8 @@ CAUGHT = [
         "conv2d",
         lambda: cs231n_conv(2),
         "backward",
-        r"^conv2d dx: yours differs from reference[\s\S]*stride=2, pad=1",
+        r"^your conv2d dx equals the gradient with the stride ignored \(window \(i, j\) taken to start at "
+        r"\(i, j\)\): [^\n]*\nconv2d dx: yours differs from reference[\s\S]*stride=2, pad=1",
     ),
     Caught(
         "softmax loss summed",
@@ -219,7 +225,9 @@ CAUGHT = [
         softmax_loss,
         "forward",
         # Summed over a batch of 3 where the course averages: 3 times the reference, a relative error of 2.
-        r"^softmax_loss forward: yours differs from reference[\s\S]*\(abs err [\d.]+, rel err 2\)[\s\S]*"
+        r"^your softmax_loss forward equals the loss summed over the batch: the loss is the mean over the N "
+        r"examples: divide by N\n"
+        r"softmax_loss forward: yours differs from reference[\s\S]*\(abs err [\d.]+, rel err 2\)[\s\S]*"
         r"your backward is consistent with your forward, but your forward is wrong$",
     ),
     Caught(
@@ -229,7 +237,8 @@ CAUGHT = [
         "batchnorm",
         lambda: batchnorm("train", 0.9),
         "forward",
-        r"^batchnorm running_mean: yours differs from reference",
+        r"^your batchnorm running_mean equals the running average with momentum and 1 - momentum swapped: "
+        r"[^\n]*\nbatchnorm running_mean: yours differs from reference",
     ),
     Caught(
         "batchnorm backward without the mean terms",
@@ -238,7 +247,9 @@ CAUGHT = [
         "batchnorm",
         lambda: batchnorm("train", 0.9),
         "backward",
-        r"^batchnorm dx: yours differs from reference[\s\S]*mode='train'",
+        r"^your batchnorm dx equals the correct dx without the two mean terms \(dx = dxhat / std\): the "
+        r"gradient also flows through the batch mean and variance[^\n]*\n"
+        r"batchnorm dx: yours differs from reference[\s\S]*mode='train'",
     ),
     Caught(
         "dropout not inverted",
@@ -247,7 +258,8 @@ CAUGHT = [
         "dropout",
         lambda: dropout(0.5),
         "forward",
-        r"^dropout forward: yours differs from reference[\s\S]*convention cs231n-2019 \(assumed\)",
+        r"^your dropout forward equals dropout without the inversion: [^\n]*\n"
+        r"dropout forward: yours differs from reference[\s\S]*convention cs231n-2019 \(assumed\)",
     ),
     Caught(
         "dropout p of the 2017 assignment",
@@ -256,8 +268,9 @@ CAUGHT = [
         "dropout",
         lambda: dropout(0.25),
         "forward",
-        r"^dropout: your p is the probability of dropping a unit, as in cs231n-2017, not cs231n-2019: grade "
-        r"with --convention cs231n-2017 if that is your assignment's\n"
+        # Both 2016-17 assignments drop with probability p; 2016's is otherwise 2019's (Adam's t from 0).
+        r"^dropout: your p is the probability of dropping a unit, as in cs231n-2016, cs231n-2017, not "
+        r"cs231n-2019: grade with --convention cs231n-2016 if that is your assignment's\n"
         r"dropout forward: kept 7\d\.\d% of 20000 units with p = 0\.25, expected 25% \+- 2\.3%",
     ),
     Caught(
@@ -267,7 +280,8 @@ CAUGHT = [
         "affine",
         affine,
         "backward",
-        r"^affine dw: returns all zeros \(not implemented yet\?\) where the reference's is not\n"
+        r"^affine dw: returns all zeros: affine_backward never computes it \(the template's placeholder is "
+        r"left as it was: not implemented yet\)\n"
         r"affine dw: yours",
     ),
     Caught(
@@ -277,7 +291,9 @@ CAUGHT = [
         "conv2d",
         lambda: coursera_conv(1),
         "backward",
-        r"^conv2d db: yours differs from reference[\s\S]*coursera API: conv_forward / conv_backward",
+        r"^your conv2d db equals the reference's for an upstream gradient of ones: your backward does not "
+        r"use dout \(it differentiates the sum of the outputs\)\n"
+        r"conv2d db: yours differs from reference[\s\S]*coursera API: conv_forward / conv_backward",
     ),
     Caught(
         "coursera [pad:-pad] at pad 0",
@@ -286,7 +302,9 @@ CAUGHT = [
         "conv2d",
         lambda: coursera_conv(0),
         "backward",
-        r"^conv2d dA_prev: yours has shape \(2, 0, 0, 3\), expected shape \(2, 4, 4, 3\)\n[\s\S]*pad=0",
+        r"^your conv2d dA_prev equals the padded gradient cropped as dA_prev_pad\[pad:-pad, pad:-pad, :\]: "
+        r"at pad = 0 that slice is empty[^\n]*\n"
+        r"conv2d dA_prev: yours has shape \(2, 0, 0, 3\), expected shape \(2, 4, 4, 3\)\n[\s\S]*pad=0",
     ),
     Caught(
         "native affine transposed",
@@ -295,7 +313,8 @@ CAUGHT = [
         "affine",
         native_affine,
         "forward",
-        r"^affine forward: yours has shape \(2, 1\), expected shape \(1, 2\)",
+        r"^your affine forward is the transpose of the reference \(shape \(1, 2\)\)\n"
+        r"affine forward: yours has shape \(2, 1\), expected shape \(1, 2\)",
     ),
     Caught(
         "native affine transposed, backward not judged",
@@ -307,13 +326,73 @@ CAUGHT = [
         r"^affine forward: returned shape \(2, 1\), expected \(1, 2\); the backward cannot be judged",
     ),
     Caught(
+        "native affine transposed, own forward: no cotangent of its shape is built",
+        "native",
+        MISBEHAVING,
+        "affine",
+        native_affine,
+        "gradients",
+        r"^affine forward: returned shape \(2, 1\), expected \(1, 2\); the backward cannot be judged against "
+        r"a forward of another shape",
+    ),
+    Caught(
         "native softplus in place",
         "native",
         MISBEHAVING,
         "softplus",
         softplus,
         "contracts",
-        r"^softplus forward: mutated its input x\n",
+        r"^softplus forward: mutated its input x: the caller's array is changed\n",
+    ),
+    # Issue 14's bug classes (tests/candidates/bugs14/), each watched passing before it was caught.
+    Caught(
+        "batchnorm backward centres the cached x in place",
+        "cs231n",
+        "bugs14/inplace_cached_x.py",
+        "batchnorm",
+        lambda: batchnorm("train", 0.9),
+        "contracts",
+        r"^batchnorm backward: mutated its input x \(the forward's, reached through the cache\): the "
+        r"caller's array is changed\n",
+    ),
+    Caught(
+        "relu backward writes into dout",
+        "cs231n",
+        "bugs14/inplace_dout_relu.py",
+        "relu",
+        lambda: Example({"x": normal(9, 3, 4)}),
+        "contracts",
+        r"^relu backward: mutated its upstream gradient dout\n",
+    ),
+    Caught(
+        "softmax without the row maximum",
+        "cs231n",
+        "bugs14/softmax_no_max.py",
+        "softmax_loss",
+        softmax_loss,
+        "forward",
+        r"^softmax_loss: overflows \(NaN or inf\) for logits of magnitude 800: subtract each row's maximum "
+        r"from x before np.exp",
+    ),
+    Caught(
+        "2017 dropout not inverted",
+        "cs231n",
+        "bugs14/dropout_2017_not_inverted.py",
+        "dropout",
+        lambda: dropout(0.25),
+        "forward",
+        r"^dropout: your p is the probability of dropping a unit, as in cs231n-2016, cs231n-2017, not "
+        r"cs231n-2019, and it does not scale the units it keeps by 1 / 0\.75 either \(inverted dropout\), so "
+        r"no year's convention accepts it\n",
+    ),
+    Caught(
+        "native softmax without the row maximum",
+        "native",
+        "bugs14/native_unstable_softmax.py",
+        "softmax",
+        lambda: Example({"x": normal(10, 2, 5)}, {"axis": -1}),
+        "forward",
+        r"^softmax: overflows \(NaN or inf\) for inputs of magnitude 800: subtract each row's maximum",
     ),
 ]
 
@@ -333,6 +412,14 @@ def test_the_oracle_passes_the_same_check_on_the_same_example(case):
 # -- what a bug does not break passes ----------------------------------------------------------------
 
 PASSES = [
+    # 1 / (1 + exp(-x)) is 0 at x = -800, which is right: only an overflow to NaN is named.
+    (
+        "native",
+        "bugs14/native_unstable_softmax.py",
+        "sigmoid",
+        lambda: Example({"x": normal(11, 3)}),
+        "forward",
+    ),
     # Each bug is in one place: the checks that look elsewhere pass it.
     ("cs231n", "cs231n_bugs.py", "affine", affine, "forward"),
     ("cs231n", "cs231n_bugs.py", "affine", affine, "contracts"),
@@ -433,18 +520,24 @@ def steps() -> tuple[np.ndarray, list[np.ndarray], dict]:
 @pytest.mark.parametrize(
     ("candidate", "optimizer", "message"),
     [
-        ("cs231n_bugs.py", "adam", r"^adam next_w: yours differs from reference[\s\S]*after step 1$"),
+        (
+            "cs231n_bugs.py",
+            "adam",
+            r"^your adam next_w equals Adam without bias correction \(m / \(sqrt\(v\) \+ epsilon\)\): "
+            r"[^\n]*\n"
+            r"adam next_w: yours differs from reference[\s\S]*after step 1$",
+        ),
         (
             "cs231n_bugs.py",
             "sgd_momentum",
-            r"^sgd_momentum next_w: yours differs from reference[\s\S]*after step 1$",
+            r"^your sgd_momentum next_w equals momentum with the gradient's sign flipped [^\n]*\n"
+            r"sgd_momentum next_w: yours differs from reference[\s\S]*after step 1$",
         ),
         (
             "wild/cs231n_2017.py",
             "adam",
-            r"^adam: matches the cs231n-2017 convention \(dropout p is the probability of dropping a unit, "
-            r"Adam's t starts at 1\), not cs231n-2019's: grade with --convention cs231n-2017 if that is your "
-            r"assignment's\nadam next_w: yours differs",
+            r"^adam: matches the convention of cs231n-2017 \(Adam's t starts at 1\), not cs231n-2019's: "
+            r"grade with --convention cs231n-2017 if that is your assignment's\nadam next_w: yours differs",
         ),
     ],
     ids=["adam no bias correction", "sgd_momentum sign flipped", "adam of 2017"],
@@ -460,5 +553,54 @@ def test_an_optimizer_of_another_year_passes_under_its_convention():
     verdicts.check_optimizer(graded_optimizer("wild/cs231n_2017.py", "adam", YEAR_2017), *steps())
     verdicts.check_optimizer(graded_optimizer(ORACLE, "adam", YEAR_2017), *steps())
     # And the other way round: a 2019 Adam graded as 2017 is told which year it matches.
-    with pytest.raises(AssertionError, match=r"^adam: matches the cs231n-2019 convention"):
+    # (2016, 2019 and 2021 start t at 0; 2016 is named first, as otherwise 2017's: dropout drops.)
+    matches = r"^adam: matches the convention of cs231n-2016, cs231n-2019, cs231n-2021"
+    with pytest.raises(AssertionError, match=matches):
         verdicts.check_optimizer(graded_optimizer(ORACLE, "adam", YEAR_2017, oracle_year=YEAR_2019), *steps())
+
+
+def test_all_zeros_is_called_unfinished_only_where_the_code_never_computes_it():
+    """half_finished.py's affine_backward leaves the template's dw = np.zeros_like(w) and computes dx."""
+    graded = graded_op("cs231n", "wild/half_finished.py", "affine")
+    zeros, ones = np.zeros(3), np.ones(3)
+    assert "never computes it" in verdicts._zeros(graded, "affine_backward", 1, "affine dw", zeros, ones)
+    computed = verdicts._zeros(graded, "affine_backward", 0, "affine dx", zeros, ones)
+    assert computed == "affine dx: returns all zeros where the reference's is not\n"
+    assert verdicts._zeros(graded, "affine_backward", 1, "affine dw", zeros, zeros) == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "positions"),
+    [
+        ("dx, dw = None, None\n    return dx, dw", (0, 1)),
+        ("dx = np.zeros_like(x)\n    dx[x > 0] = 1\n    return dx, None", (1,)),
+        ("dx = np.zeros_like(x)\n    np.add.at(dx, 0, 1)\n    return dx", ()),
+        ("dx, dw = grads(x)\n    return dx, dw", ()),
+        ("dx = np.zeros_like(x)\n    dx += 1\n    return (dx,)", ()),
+        ("out = np.zeros_like(x)\n    for out in x:\n        pass\n    return out", ()),
+    ],
+)
+def test_placeholders_are_what_a_function_never_computes(body, positions):
+    function = ast.parse(f"def f(x):\n    {body}\n").body[0]
+    assert placeholder_returns(function) == positions
+
+
+def test_relu_at_its_kink_is_a_note_unless_strict():
+    """`x >= 0` passes dout where x is exactly 0: a subgradient, not an error (cs231n's template has
+    `x > 0`); the comparison examples put some inputs at 0 to see it."""
+    example = Example({"x": np.array([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.5]])})
+    graded = graded_op("cs231n", "bugs14/relu_ge.py", "relu")
+    verdicts.check_backward(graded, example, seed=SEED)
+    (note,) = graded.notes.values()
+    assert note.startswith(
+        "relu dx: differs only at x == 0, the kink, where the gradient is a convention, not a derivative: "
+        "your backward passes all of dout there (as `x >= 0` does)"
+    )
+    assert note.endswith("Here 2 of 6 inputs are 0")
+    strict = graded_op("cs231n", "bugs14/relu_ge.py", "relu")
+    strict.strict_ties = True
+    with pytest.raises(AssertionError, match=r"\(deducted under --strict-ties\)"):
+        verdicts.check_backward(strict, example, seed=SEED)
+    oracle = graded_op("cs231n", ORACLE, "relu")
+    verdicts.check_backward(oracle, example, seed=SEED)
+    assert oracle.notes == {}

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from tests.test_grading import by_name, grade
+from gradproof.grading import numpy_env
+from tests.test_grading import HERE, by_name, grade
 
 
 def test_notebook_export_and_notebook_run_their_definitions_only(pytester):
@@ -71,7 +72,8 @@ def test_half_finished_work_gets_credit_for_what_works(pytester):
     assert 0 < affine["score"] < affine["max_score"]
     assert "forward: passed" in affine["output"]
     assert (
-        "affine dw: returns all zeros (not implemented yet?) where the reference's is not" in affine["output"]
+        "affine dw: returns all zeros: affine_backward never computes it (the template's placeholder is left "
+        "as it was: not implemented yet)" in affine["output"]
     )
     assert relu["score"] == 0
     assert "relu forward: returned None instead of a NumPy array: not implemented yet" in relu["output"]
@@ -84,20 +86,24 @@ def test_the_convention_year_is_assumed_said_and_chosen(pytester):
     tests = by_name(results)
     assumed = tests["cs231n_2017: convention"]["output"]
     assert assumed.startswith("convention cs231n-2019 (assumed)")
-    assert "use --convention cs231n-2017" in assumed
+    assert "use --convention cs231n-YEAR (2016, 2017, 2021, ...)" in assumed
     assert "convention cs231n-2019 (assumed)" in run.stdout.str()  # the terminal table says it too
     dropout, adam = tests["cs231n_2017: dropout"], tests["cs231n_2017: adam"]
     assert dropout["status"] == adam["status"] == "failed"
     assert (
-        "dropout: your p is the probability of dropping a unit, as in cs231n-2017, not cs231n-2019"
-        in dropout["output"]
+        "dropout: your p is the probability of dropping a unit, as in cs231n-2016, cs231n-2017, not "
+        "cs231n-2019" in dropout["output"]
     )
-    assert "adam: matches the cs231n-2017 convention" in adam["output"]
+    assert "adam: matches the convention of cs231n-2017 (Adam's t starts at 1)" in adam["output"]
     assert "adam config['t']" in adam["output"]  # and the difference itself
 
     results, run = grade(pytester, "wild/cs231n_2017.py", options=("--convention=cs231n-2017",))
     tests = by_name(results)
-    assert results["score"] == results["max_score"] == 2
+    assert tests["cs231n_2017: dropout"]["status"] == tests["cs231n_2017: adam"]["status"] == "passed"
+    # The denominator is the assignment's: 2017's layers.py (no layer or group norm) and optim.py.
+    assert (results["score"], results["max_score"]) == (2, 14)
+    assert tests["cs231n_2017: relu"]["output"] == "not implemented"
+    assert "cs231n_2017: layernorm" not in tests
     assert tests["cs231n_2017: convention"]["output"].startswith("convention cs231n-2017: dropout p is")
     assert "(assumed)" not in run.stdout.str()
 
@@ -122,7 +128,7 @@ def test_a_harmless_shape_variant_is_a_warning_unless_strict(pytester):
         warning = f"warning: batchnorm {quantity}: returns (1, D); the template asks for (D,)"
         assert warning in batchnorm["output"]
     assert "warning: batchnorm dgamma: returns (1, D)" in run.stdout.str()
-    assert "convention" not in run.stdout.str()  # no dropout or Adam: the year changes nothing
+    assert "  convention cs231n" not in run.stdout.str()  # no dropout or Adam: the year changes nothing
 
     results, _ = grade(pytester, "wild/batchnorm_keepdims.py", options=("--strict-shapes",))
     batchnorm = by_name(results)["batchnorm_keepdims: batchnorm"]
@@ -182,7 +188,10 @@ def test_a_bootcamp_folder_is_graded_in_its_own_api(pytester):
     momentum = tests["bootcamp: momentum"]  # 5-momentum.py forgets the (1 - beta1) factor
     assert momentum["score"] == 0
     assert "momentum next_w: yours differs from reference" in momentum["output"]
-    assert "not implemented (not graded): RMSProp" in tests["bootcamp: not implemented"]["output"]
+    # The optimization project's RMSProp is missing from the folder: it counts, at 0.
+    assert tests["bootcamp: RMSProp"]["output"] == "not implemented"
+    assert (tests["bootcamp: RMSProp"]["score"], tests["bootcamp: RMSProp"]["max_score"]) == (0, 1)
+    assert "bootcamp: not implemented" not in tests
 
 
 def test_a_template_faithful_batchnorm_gets_full_marks(pytester):
@@ -194,4 +203,43 @@ def test_a_template_faithful_batchnorm_gets_full_marks(pytester):
         assert tests[f"cs231n_batchnorm_template: {op}"]["status"] == "passed", tests[
             f"cs231n_batchnorm_template: {op}"
         ]["output"][:3000]
-    assert results["score"] == results["max_score"] == 2
+    assert results["score"] == 2
+
+
+NUMPY1 = "1.26.4"
+
+
+def test_code_written_for_numpy1_keeps_its_backward_and_is_graded_as_it_ran_with_numpy(pytester):
+    """The Coursera notebook's `float(b)` on a (1, 1, 1) b raises under NumPy 2 only. Its backward is
+    graded on the cache the notebook documents, (A_prev, W, b, hparameters), so it keeps its points
+    (and a wrong one still loses them) without the forward; --candidate-numpy grades it as it ran."""
+    source = (HERE / "wild" / "coursera_numpy1.py").read_text()
+    crop = "dA_prev[i, :, :, :] = da_prev_pad[pad : pad + n_H_prev, pad : pad + n_W_prev, :]"
+    assert crop in source
+    # The template's own hint, wrong at pad = 0 (an empty slice): planted beside the correct file.
+    (pytester.path / "coursera_crop.py").write_text(
+        source.replace(crop, crop.replace("pad : pad + n_H_prev, pad : pad + n_W_prev", "pad:-pad, pad:-pad"))
+    )
+    results, _ = grade(pytester, "wild/coursera_numpy1.py", str(pytester.path / "coursera_crop.py"))
+    tests = by_name(results)
+    conv = tests["coursera_numpy1: conv2d"]
+    assert conv["score"] == 0.25  # the backward's check, of four
+    assert "\nbackward: passed" in conv["output"]
+    assert "conv_forward raised TypeError: only 0-dimensional arrays can be converted" in conv["output"]
+    assert "(fails on this NumPy only: NumPy 2" in conv["output"]
+    assert f"--numpy {NUMPY1}" in conv["output"]
+    crop_conv = tests["coursera_crop: conv2d"]
+    assert crop_conv["score"] == 0
+    assert re.search(
+        r"conv2d backward: conv_backward raised ValueError: could not broadcast input array "
+        r"from shape \(0,0,\d+\)",
+        crop_conv["output"],
+    )
+
+    try:
+        numpy_env.find(NUMPY1)
+    except ValueError as exc:
+        pytest.skip(f"{exc} (.ci/run installs it)")
+    results, run = grade(pytester, "wild/coursera_numpy1.py", options=(f"--candidate-numpy={NUMPY1}",))
+    assert results["score"] == results["max_score"] == 4
+    assert f"graded with NumPy {NUMPY1} in the candidate's process" in run.stdout.str()

@@ -197,7 +197,8 @@ def test_describe_exception_hints_at_python_2_and_numpy_1(student):
     assert first.endswith("(xrange is Python 2: this code is Python 2, gradproof grades Python 3)")
     first = float_reply["error"].splitlines()[0]
     assert first.startswith("raised TypeError: only 0-dimensional arrays")
-    assert "`float(b.item())` or `float(np.squeeze(b))` works in both" in first
+    assert "(fails on this NumPy only: NumPy 2" in first
+    assert "`float(x.item())` works in both. To grade the code as it ran, use --numpy 1.26.4" in first
 
 
 def test_describe_exception_of_a_load_error_is_its_message():
@@ -256,3 +257,27 @@ def test_load_imports_a_module_by_name_as_it_is(tmp_path, monkeypatch):
     assert notes == []
     assert module.STATE == ["top level ran"]  # an installed module is code its owner chose to run
     assert worker.defined_names(module) == frozenset({"f"})
+
+
+def test_a_course_workers_refuses_the_answer_and_autograd_even_unsandboxed():
+    """The sandbox binds NumPy alone for a course API; where there is none, the worker refuses the
+    grader's modules and other autograd libraries itself, naming the import. (In the worker they are
+    never imported before the candidate; this process has them, so the finder is asked directly.)"""
+    from tests.inprocess import CANDIDATES
+
+    target = {
+        "kind": "path",
+        "target": str(CANDIDATES / "relu_only.py"),
+        "module_name": "gradproof_candidate_refused",
+        "refuse": ["torch", "gradproof", "reference"],
+    }
+    with isolated_imports():
+        worker.load(target)
+        (finder,) = [f for f in sys.meta_path if isinstance(f, worker._Refuse)]
+        with pytest.raises(
+            ImportError, match=r"^import of torch refused: this assignment is graded on NumPy"
+        ):
+            finder.find_spec("torch.nn")
+        with pytest.raises(ImportError, match=r"^import of reference refused"):
+            finder.find_spec("reference.linear")
+        assert finder.find_spec("numpy.linalg") is None

@@ -384,7 +384,9 @@ def check_contracts(spec: OpSpec, example: Example, *, seed: int, context: str =
         for name, original in pristine.inputs.items():
             now = working.inputs[name]
             if now.shape != original.shape or not np.array_equal(now, original, equal_nan=True):
-                raise AssertionError(f"{spec.name} {stage}: mutated its input {name}\n{text}")
+                whose = " (the forward's, reached through the cache)" if stage == "backward" else ""
+                changed = f"mutated its input {name}{whose}: the caller's array is changed"
+                raise AssertionError(f"{spec.name} {stage}: {changed}\n{text}")
 
     out, cache = call_forward(spec, working, text)
     require_unmutated("forward")

@@ -65,6 +65,19 @@ class PinnedTies:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """Opt-in part of a :class:`Binding` whose template changed over the years in a way a
+    candidate's code shows, not only its results (cs231n's group-norm ``gamma``: ``(C,)`` in 2019,
+    ``(1, C, 1, 1)`` from 2021): what this variant is, in words, and a fixed example on which code
+    written for another variant fails. Where no ``--convention`` chose the year, the candidate is
+    graded on the variant it was written for (:meth:`GradedOp.settle`), with a note.
+    """
+
+    describe: str
+    probe: Any
+
+
+@dataclass(frozen=True)
 class Binding:
     """How one op of an API is called.
 
@@ -102,6 +115,14 @@ class Binding:
         Examples on which only the forward is graded: a mode the template never backpropagates
         through (batch norm's test mode, whose cache the cs231n template leaves None). The backward,
         finite-difference and contracts checks keep to ``examples``.
+    variant : Variant, optional
+        For an op whose template's shapes changed over the years.
+    documented_cache : callable, optional
+        ``documented_cache(example) -> cache``: the cache the API documents (the Coursera notebook's
+        ``(A_prev, W, b, hparameters)``; the bootcamp's backward takes its inputs again), built from
+        the example, so that the backward is graded on its own: a forward that fails (or fails on
+        this NumPy only) does not take the backward's points with it, and the backward's own bugs
+        are still found.
     """
 
     op: str
@@ -117,6 +138,8 @@ class Binding:
     random: RandomDraw | None = None
     ties: PinnedTies | None = None
     forward_only: Any = None
+    variant: Variant | None = None
+    documented_cache: Callable[[Any], Any] | None = None
 
     @property
     def forward_examples(self):
@@ -165,11 +188,34 @@ class Api:
     """Module implementing the convention over the reference: its name, or a function making it
     for a convention (the object ``convention`` returns)."""
     convention: Callable[[str | None], Any] | None = None
-    arity: dict[str, int] = field(default_factory=dict)
-    """Template function -> its number of parameters, for functions another API names alike."""
     """For a course whose conventions changed over the years: ``convention(name)`` parses a
     ``--convention`` value (``cs231n-2017``), or gives the default, marked as assumed, for None.
-    The object has ``name`` and ``describe()``."""
+    The object has ``name``, ``assumed``, ``affects`` and ``describe()``."""
+    arity: dict[str, int] = field(default_factory=dict)
+    """Template function -> its number of parameters, for functions another API names alike."""
+    assignments: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The template's files (or projects) and the units each asks for: a candidate that implements
+    a unit of one is graded on all of its units, a missing one scoring 0, so that a grade's
+    denominator does not depend on what the student left out. Empty for an API that is a library,
+    not an assignment (native): there only what a candidate implements is graded."""
+    variants: Callable[[Binding, Any], tuple[Binding, ...]] | None = None
+    """``variants(binding, convention)``: the binding as the convention's template has it, first,
+    then as other years' templates have it (:class:`Variant`); None where no template changed."""
+
+    def required(self, implemented, convention=None) -> list[str]:
+        """The units of every template file ``implemented`` has a unit of (those ``convention``'s
+        template asks for), in the template's order."""
+        implemented, units = set(implemented), []
+        for _, members in self.assignments:
+            if implemented & set(members):
+                units += [u for u in members if convention is None or convention.asks_for(u)]
+        return units
+
+    def for_convention(self, binding: Binding, convention) -> tuple[Binding, ...]:
+        """``binding`` as ``convention``'s template has it, then its other years' variants."""
+        if self.variants is None or convention is None:
+            return (binding,)
+        return self.variants(binding, convention)
 
     def oracle_module(self, convention=None):
         if isinstance(self.oracle, str):

@@ -25,3 +25,6 @@ class Reply:
 
     value: object
     args: list | None = None
+    kept: dict[int, list] | None = None
+    """For a call given a kept cache (a backward): the arguments of the call that made the cache
+    (the forward's inputs), as they are after this call."""

@@ -91,6 +91,69 @@ class Declared:
     """Functions and classes its own code defines (not those it imports)."""
     params: dict[str, int] = field(default_factory=dict)
     """Function name -> its number of parameters: two APIs may share a name (``conv_forward``)."""
+    placeholders: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Function name -> the positions of its returned values that it never computes: names bound
+    only to a template's placeholder (``dw = np.zeros_like(w)``, ``out = None``) and never written
+    to, passed on, or changed after."""
+
+
+ZEROS = ("zeros", "zeros_like", "empty", "empty_like")
+
+
+def _placeholder(node: ast.expr | None) -> bool:
+    """A template's placeholder value: None, or NumPy's zeros."""
+    if node is None or (isinstance(node, ast.Constant) and node.value is None):
+        return True
+    if isinstance(node, ast.Call):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        return name in ZEROS
+    return False
+
+
+def _writes(function) -> dict[str, bool]:
+    """Each name of ``function`` -> whether every write to it binds a placeholder (False once the
+    name is computed, changed in place, looped over, or passed to a call, which may fill it)."""
+    only: dict[str, bool] = {}
+
+    def write(target: ast.expr, value: ast.expr | None, placeholder: bool) -> None:
+        if isinstance(target, ast.Name):
+            only[target.id] = only.get(target.id, True) and placeholder and _placeholder(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            # `dx, dw = None, None` binds placeholders; `dx, dw = grads(...)` computes both.
+            pairs = isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts)
+            for k, element in enumerate(target.elts):
+                write(element, value.elts[k] if pairs else None, placeholder and pairs)
+        elif isinstance(target, (ast.Subscript, ast.Attribute, ast.Starred)):
+            write(target.value, None, False)
+
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                write(target, node.value, True)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            write(node.target, node.value, isinstance(node, ast.AnnAssign))
+        elif isinstance(node, (ast.For, ast.comprehension, ast.withitem)):
+            write(getattr(node, "target", None) or getattr(node, "optional_vars", None), None, False)
+        elif isinstance(node, ast.Call) and not _placeholder(node):
+            for argument in [*node.args, *(k.value for k in node.keywords)]:
+                write(argument, None, False)
+    return only
+
+
+def placeholder_returns(function) -> tuple[int, ...]:
+    """The positions of ``function``'s returned values (of its last top-level ``return``) that it
+    never computes."""
+    returns = [node for node in function.body if isinstance(node, ast.Return)]
+    if not returns:
+        return ()
+    value = returns[-1].value
+    values = value.elts if isinstance(value, ast.Tuple) else [value]
+    only = _writes(function)
+    return tuple(
+        i
+        for i, v in enumerate(values)
+        if (isinstance(v, ast.Name) and only.get(v.id, False)) or (v is not None and _placeholder(v))
+    )
 
 
 def _top_level(body):
@@ -114,16 +177,17 @@ def _count(arguments: ast.arguments) -> int:
     )
 
 
-def _declared_in(path: Path, names: set, params: dict) -> None:
+def _declared_in(path: Path, names: set, params: dict, placeholders: dict) -> None:
     try:
         source, _ = loader.read_source(path)
-        tree, _ = loader.parse(source, path.name)
+        tree, _, _ = loader.parse(source, path.name)
     except (OSError, ValueError, loader.LoadError):
         return  # the import check in the worker says why
     for node in _top_level(tree.body):
         names.add(node.name)
         if not isinstance(node, ast.ClassDef):
             params[node.name] = _count(node.args)
+            placeholders[node.name] = placeholder_returns(node)  # a later definition wins
 
 
 def declared(candidate: Candidate) -> Declared:
@@ -131,6 +195,7 @@ def declared(candidate: Candidate) -> Declared:
     source file (found without importing it, its parent packages aside)."""
     names: set[str] = set()
     params: dict[str, int] = {}
+    placeholders: dict[str, tuple[int, ...]] = {}
     if candidate.kind == "folder":
         files = loader.source_files(Path(candidate.target))
     elif candidate.kind == "path":
@@ -143,5 +208,5 @@ def declared(candidate: Candidate) -> Declared:
         origin = getattr(spec, "origin", None)
         files = [Path(origin)] if origin and origin.endswith(".py") else []
     for path in files:
-        _declared_in(path, names, params)
-    return Declared(frozenset(names), params)
+        _declared_in(path, names, params, placeholders)
+    return Declared(frozenset(names), params, {k: v for k, v in placeholders.items() if v})

@@ -10,6 +10,7 @@ import numpy as np
 
 from gradproof.grading.calls import Call, Reply
 from gradproof.grading.process import Worker
+from gradproof.grading.wire import Handle
 
 CHUNK = 256
 """Forward calls per request when finite differences batch them."""
@@ -37,16 +38,27 @@ class LocalExecutor:
         pass
 
 
+def _mirror(sent, back) -> None:
+    """Copy into the arrays we ``sent`` what the call left in its copies of them (``back``)."""
+    for ours, theirs in zip(sent, back or [], strict=False):
+        if isinstance(ours, np.ndarray) and isinstance(theirs, np.ndarray) and theirs.shape == ours.shape:
+            if ours.flags.writeable and not np.array_equal(ours, theirs, equal_nan=True):
+                np.copyto(ours, theirs, casting="unsafe")
+
+
 class WorkerExecutor:
     """Runs the candidate's functions in its worker process."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self._reset = False
+        self._made: dict[int, tuple] = {}
+        """Handle id -> the arguments (ours) of the call that made it."""
 
     def reset(self) -> None:
         """Drop the caches the worker keeps, with the next request."""
         self._reset = True
+        self._made.clear()
 
     def _request(self, calls: list[Call]) -> list[Reply]:
         reset, self._reset = self._reset, False
@@ -54,11 +66,15 @@ class WorkerExecutor:
 
     def invoke(self, call: Call) -> Reply:
         (reply,) = self._request([dataclasses.replace(call, return_args=True)])
-        # What the call did to its array arguments, done to ours: the contracts check sees mutation.
-        for sent, back in zip(call.args, reply.args or [], strict=False):
-            if isinstance(sent, np.ndarray) and isinstance(back, np.ndarray) and back.shape == sent.shape:
-                if sent.flags.writeable and not np.array_equal(sent, back, equal_nan=True):
-                    np.copyto(sent, back, casting="unsafe")
+        # What the call did to its array arguments, done to ours: the contracts check sees mutation,
+        # also of a forward's inputs that a backward reached through the cache.
+        _mirror(call.args, reply.args)
+        for id, back in (reply.kept or {}).items():
+            _mirror(self._made.get(id, ()), back)
+        if isinstance(reply.value, tuple):
+            for item in reply.value:
+                if isinstance(item, Handle):
+                    self._made[item.id] = call.args
         return reply
 
     def invoke_many(self, calls: list[Call]) -> list[Reply]:

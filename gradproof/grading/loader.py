@@ -93,15 +93,17 @@ def _python2(source: str, error_line: int | None) -> tuple[int, str, str] | None
     return None
 
 
-def parse(source: str, name: str) -> tuple[ast.Module, list[int]]:
-    """The module's AST, with IPython magic lines blanked (their numbers are returned)."""
+def parse(source: str, name: str) -> tuple[ast.Module, list[int], list[str]]:
+    """The module's AST, with IPython magic lines blanked (their numbers are returned), and what
+    was left out of it: a top-level statement with a syntax error is dropped, with a note, and the
+    rest of the file is graded (LoadError where nothing parses, or the file is Python 2)."""
     lines = source.splitlines(keepends=True)
     magics = [i + 1 for i, line in enumerate(lines) if MAGIC.match(line)]
     for number in magics:
         lines[number - 1] = "\n"
     source = "".join(lines)
     try:
-        return ast.parse(source, filename=name), magics
+        return ast.parse(source, filename=name), magics, []
     except SyntaxError as exc:
         found = _python2(source, exc.lineno)
         if found is not None:
@@ -110,8 +112,73 @@ def parse(source: str, name: str) -> tuple[ast.Module, list[int]]:
                 f"cannot load {name}: Python 2 syntax at line {number} ({what}: `{line}`); "
                 "gradproof grades Python 3"
             ) from None
-        kind, text = type(exc).__name__, (exc.text or "").strip()
-        raise LoadError(f"cannot load {name}: {kind} at line {exc.lineno}: {exc.msg}: `{text}`") from None
+        tree, broken = _recover(lines, name)
+        if not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body):
+            raise LoadError(f"cannot load {name}: {_syntax(exc)}") from None
+        return tree, magics, broken
+
+
+def _syntax(exc: SyntaxError) -> str:
+    return f"{type(exc).__name__} at line {exc.lineno}: {exc.msg}: `{(exc.text or '').strip()}`"
+
+
+CONTINUES = re.compile(r"(else|elif|except|finally)\b")
+
+
+def _blocks(lines: list[str]) -> list[tuple[int, int]]:
+    """The top-level statements' line ranges (0-based, end exclusive): a statement starts at a line
+    that is not indented, blank, a comment, a closing bracket, a clause continuing the statement
+    above (``else:``) or the definition its decorator is on."""
+    starts: list[int] = []
+    for i, line in enumerate(lines):
+        if not line.strip() or line[0] in " \t#)]}" or CONTINUES.match(line):
+            continue
+        if (
+            starts
+            and lines[starts[-1]].startswith("@")
+            and all(
+                not text.strip() or text.startswith(("@", " ", "\t", "#")) for text in lines[starts[-1] : i]
+            )
+        ):
+            continue  # the decorated definition
+        starts.append(i)
+    return [(start, end) for start, end in zip(starts, [*starts[1:], len(lines)], strict=True)]
+
+
+def _recover(lines: list[str], name: str) -> tuple[ast.Module, list[str]]:
+    """The top-level statements of ``lines`` that parse on their own, and a note on each left out."""
+    body: list[ast.stmt] = []
+    broken: list[str] = []
+    blocks = _blocks(lines)
+    i = 0
+    while i < len(blocks):
+        start, end = blocks[i]
+        try:
+            body += _parse_at(lines, start, end, name)
+        except SyntaxError as exc:
+            # A statement split in two by a line at column 0 (a docstring's, say) parses whole.
+            if i + 1 < len(blocks):
+                try:
+                    body += _parse_at(lines, start, blocks[i + 1][1], name)
+                    i += 2
+                    continue
+                except SyntaxError:
+                    pass
+            header = lines[start].strip()
+            end = max(i + 1 for i in range(start, end) if lines[i].strip())
+            what = re.match(r"(?:async\s+)?(def|class)\s+(\w+)", header)
+            left_out = f"{what.group(1)} {what.group(2)}" if what else f"`{header}`"
+            broken.append(
+                f"{name}: {_syntax(exc)}; left out {left_out} (lines {start + 1}-{end}), which counts as "
+                "not implemented; the rest of the file is graded"
+            )
+        i += 1
+    return ast.Module(body=body, type_ignores=[]), broken
+
+
+def _parse_at(lines: list[str], start: int, end: int, name: str) -> list[ast.stmt]:
+    """Lines ``start:end`` parsed with their own line numbers."""
+    return ast.parse("\n" * start + "".join(lines[start:end]), filename=name).body
 
 
 def _is_main_guard(node: ast.stmt) -> bool:
@@ -185,7 +252,9 @@ def definitions_only(tree: ast.Module) -> tuple[ast.Module, list[ast.stmt]]:
     body = tree.body
     keep = [False] * len(body)
     for i, node in enumerate(body):
-        docstring = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        # A string or constant alone does nothing: a docstring, also one after the imports (cs231n's
+        # optim.py has its module docstring below `import numpy as np`).
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         if docstring or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             keep[i] = True
         elif isinstance(node, (ast.Import, ast.ImportFrom)) or _is_setup_block(node):
@@ -232,10 +301,52 @@ def _describe_skipped(name: str, source: str, skipped: list[ast.stmt], magics: l
     return notes
 
 
+PYTHON2_METHODS = frozenset({"iteritems", "itervalues", "iterkeys", "has_key"})
+
+
+def _python2_names(tree: ast.Module, name: str, cells) -> list[str]:
+    """A note naming a file written for Python 2 that still parses as Python 3 (``xrange``,
+    ``d.iteritems()``): wherever it fails, even before reaching those names, that is why."""
+    # A name the file binds itself (`from functools import reduce`, a parameter `long`) is its own.
+    bound = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    bound |= {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)
+    }
+    bound |= {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg)}
+    bound |= {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    found = [
+        (node.lineno, node.id)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in PYTHON2_NAMES - bound
+    ]
+    found += [
+        (node.lineno, f".{node.attr}()")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in PYTHON2_METHODS
+    ]
+    if not found:
+        return []
+    line, what = min(found)
+    return [
+        f"{name}: written for Python 2 (`{what}` at {_where(line, cells)}): gradproof grades Python 3, so "
+        "its functions may fail there, also before they reach it (in Python 3, `/` divides to a float, "
+        "which cannot index an array: `//` divides to an int)"
+    ]
+
+
 def exec_definitions(module: types.ModuleType, path: Path, notes: list[str]) -> None:
     """Run ``path``'s definitions in ``module``, adding what was skipped or failed to ``notes``."""
     source, cells = read_source(path)
-    tree, magics = parse(source, path.name)
+    tree, magics, broken = parse(source, path.name)
+    notes += broken
+    notes += _python2_names(tree, path.name, cells)
     tree, skipped = definitions_only(tree)
     notes += _describe_skipped(path.name, source, skipped, magics, cells)
     module.__file__ = str(path)
@@ -351,9 +462,10 @@ def numpy2_hint(exc: BaseException) -> str:
         import numpy as np
 
         return (
-            f" (NumPy {np.__version__} no longer converts an array with dimensions, such as b of shape "
-            "(1, 1, 1), to a number: code written for NumPy 1 such as `float(b)` raises here; "
-            "`float(b.item())` or `float(np.squeeze(b))` works in both)"
+            f" (fails on this NumPy only: NumPy {np.__version__} no longer converts an array with "
+            "dimensions to a number, which NumPy 1 did, as in the Coursera notebook's `float(b)` on a "
+            "(1, 1, 1) b; `float(x.item())` works in both. To grade the code as it ran, use "
+            "--numpy 1.26.4 (installed once by `gradproof numpy-env 1.26.4`))"
         )
     return ""
 

@@ -16,13 +16,17 @@ that is seen, at the CPU limit.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 from gradproof.core.checks import CallFailed
@@ -46,6 +50,72 @@ REPLY_LIMIT = 256 << 20
 array far larger than its inputs) fails that call instead of filling the grader's memory."""
 
 
+REFUSED = ("torch", "jax", "jaxlib", "tensorflow", "autograd", "gradproof", "reference")
+"""What a course API's candidate may not import: a NumPy assignment is not solved by another
+library's autograd or by the grader's own reference. The sandbox does not even bind them; the
+worker refuses them also where it runs without one."""
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.cache
+def _adopt_orphans() -> bool:
+    """Make this process the subreaper of what it starts (Linux): a worker's descendant that
+    double-forks away from it is reparented here, not to init, so that :func:`_kill_orphans`
+    finds it. Whether that worked."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+_WORKERS: set[int] = set()
+"""The pids of this process's running workers."""
+
+
+def _kill_orphans(rounds: int = 5) -> None:
+    """Kill what stopped workers left behind: this process's children in a session other than its
+    own that are no running worker (an ordinary subprocess stays in our session; a worker's
+    descendant is in the worker's, or in one it made)."""
+    ours = os.getsid(0)
+    for _ in range(rounds):
+        orphans = [pid for pid, session in _children() if session != ours and pid not in _WORKERS]
+        if not orphans:
+            return
+        for pid in orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in orphans:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _children() -> list[tuple[int, int]]:
+    """This process's children and their sessions, from /proc (none where there is no /proc)."""
+    me, found = os.getpid(), []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            found.append((int(entry), int(fields[3])))
+    return found
+
+
 @dataclass
 class Worker:
     """The process of one candidate. What it defines is read from its source
@@ -58,6 +128,8 @@ class Worker:
     say no, so that a NumPy assignment is not solved with autograd."""
     require_sandbox: bool = False
     """Refuse to run the candidate where there is no sandbox (:mod:`gradproof.grading.sandbox`)."""
+    numpy: Path | None = None
+    """A folder with another NumPy for the worker (:mod:`gradproof.grading.numpy_env`)."""
     isolation: str = ""
     """How the running worker is isolated: ``"sandbox"`` or ``"none"`` (empty before it starts)."""
     timed_out: dict[str, str] = field(default_factory=dict)
@@ -70,6 +142,7 @@ class Worker:
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _log: object = field(default=None, repr=False)
     _home: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    _launch: sandbox.Launch | None = field(default=None, repr=False)
     _cpu: float = field(default=0.0, repr=False)
     """CPU seconds the worker had used at its last reply, as it reported them: where the next
     call's CPU time is counted from."""
@@ -91,17 +164,22 @@ class Worker:
                 self.candidate.target,
                 packages=self.packages,
                 required=self.require_sandbox,
+                numpy=self.numpy,
             )
         except sandbox.SandboxUnavailable as exc:
             self.load_error = str(exc)
             return
         self.isolation = launch.isolation
         self._cpu = self._cpu_offset = 0.0
-        env, cwd = launch.env, None  # the sandbox's working directory is set inside it
+        self._launch = launch
+        env, cwd = launch.env, launch.cwd  # the sandbox's working directory is set inside it
         if launch.isolation == "none":
             # The candidate runs in an empty directory of its own: files it writes land there.
             self._home = tempfile.TemporaryDirectory(prefix=f"gradproof-{self.candidate.name}-")
             env, cwd = {**env, "HOME": self._home.name}, self._home.name
+        _adopt_orphans()
+        limits = sandbox.USER_LIMITS if launch.user is not None else None
+        uid, gid = launch.user if launch.user is not None else (None, None)
         self._process = subprocess.Popen(
             launch.argv,
             stdin=subprocess.PIPE,
@@ -110,10 +188,16 @@ class Worker:
             cwd=cwd,
             env=env,
             start_new_session=True,  # a candidate's signal to its group cannot reach pytest
-            preexec_fn=sandbox.apply_limits,
+            preexec_fn=lambda: sandbox.apply_limits(limits),
+            user=uid,
+            group=gid,
+            extra_groups=[] if uid is not None else None,
         )
+        _WORKERS.add(self._process.pid)
         target = {"kind": self.candidate.kind, "target": launch.target}
         target["module_name"] = f"gradproof_candidate_{self.candidate.name}"
+        if not self.packages:
+            target["refuse"] = list(REFUSED)
         try:
             header, _ = self._exchange({"load": target}, [], IMPORT_TIMEOUT, "importing the candidate")
         except CallFailed as exc:
@@ -141,12 +225,19 @@ class Worker:
                 except ProcessLookupError:
                     pass
             self._process.wait()
+            _WORKERS.discard(self._process.pid)
             for stream in (self._process.stdin, self._process.stdout):
                 stream.close()
             self._process = None
+            # What it started and left behind (a double fork into a new session escapes the group
+            # kill) was reparented to this process: killed too. In the sandbox it died already.
+            _kill_orphans()
         if self._home is not None:
             self._home.cleanup()
             self._home = None
+        launch, self._launch = self._launch, None
+        if launch is not None and launch.scratch is not None:
+            shutil.rmtree(launch.scratch, ignore_errors=True)
 
     def ensure_started(self) -> None:
         """Start the worker unless it runs, or failed to import the candidate."""
@@ -203,12 +294,14 @@ class Worker:
             try:
                 value = wire.decode(reply.get("value"), out_arrays)
                 args = wire.decode(reply["args"], out_arrays) if "args" in reply else None
+                kept = wire.decode(reply["kept"], out_arrays) if "kept" in reply else None
+                kept = {int(id): list(a) for id, a in kept.items()} if isinstance(kept, dict) else None
             except (ValueError, TypeError, KeyError, IndexError) as exc:
                 self.stop()
                 raise CallFailed(
                     f"{call.fn}: the candidate's process sent a malformed reply ({exc})"
                 ) from None
-            decoded.append(Reply(value, args if isinstance(args, list) else None))
+            decoded.append(Reply(value, args if isinstance(args, list) else None, kept))
         return decoded
 
     def _send(self, calls: list[Call], reset: bool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from gradproof.grading.session import Session
@@ -30,6 +31,8 @@ def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
             lines.append((f"  {grade.convention.describe()}", {"yellow": assumed}))
         if grade.worker.isolation == "none":
             lines.append((f"  warning: {UNISOLATED}", {"yellow": markup}))
+        if grade.worker.numpy is not None:
+            lines.append((f"  {_numpy(grade)}", {}))
         for note in grade.worker.load_notes:
             lines.append((f"  note: {note}", {"yellow": markup}))
         width = max([len(r[0]) for r in rows] + [10])
@@ -43,12 +46,18 @@ def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
                 lines.append((f"    warning: {warning}", {"yellow": markup}))
             for note in session.scoreboard.notes(grade, unit):
                 lines.append((f"    note: {note}", {"yellow": markup}))
-        if grade.not_implemented:
-            lines.append((f"  not implemented: {', '.join(grade.not_implemented)}", {"yellow": markup}))
+        not_graded = session.scoreboard.not_graded(grade)
+        if not_graded:
+            lines.append((f"  not implemented (not graded): {', '.join(not_graded)}", {"yellow": markup}))
         not_run = session.scoreboard.not_run(grade)
         incomplete = f" (incomplete: {not_run} checks did not run)" if not_run else ""
         lines.append((f"  score: {score:.2f} / {total:.2f}{incomplete}", {"bold": True}))
     return lines
+
+
+def _numpy(grade) -> str:
+    version = grade.worker.numpy.name.removeprefix("numpy-")
+    return f"graded with NumPy {version} in the candidate's process (--numpy)"
 
 
 def _test(name: str, score: float, max_score: float, status: str, output: str) -> dict:
@@ -72,17 +81,19 @@ def gradescope(session: Session, seconds: float) -> dict:
             tests.append(_test(f"{name}: convention", 0, 0, "passed", grade.convention.describe()))
         if grade.worker.isolation == "none":
             tests.append(_test(f"{name}: isolation", 0, 0, "failed", UNISOLATED))
+        if grade.worker.numpy is not None:
+            tests.append(_test(f"{name}: NumPy", 0, 0, "passed", _numpy(grade)))
         if grade.worker.load_notes:
             notes = "\n".join(grade.worker.load_notes)
             tests.append(_test(f"{name}: how it was loaded", 0, 0, "passed", notes))
-        for unit, passed, count, points, weight, _ in session.scoreboard.rows(grade):
+        for unit, passed, count, points, weight, first in session.scoreboard.rows(grade):
             outcomes = grade.outcomes.get(unit, [])
             output = (
                 "\n\n".join(
                     f"{o.check}: {'passed' if o.passed else 'FAILED'}" + (f"\n{o.output}" if o.output else "")
                     for o in outcomes
                 )
-                or "not implemented"
+                or first
             )
             warnings = "".join(f"warning: {w}\n" for w in session.scoreboard.warnings(grade, unit))
             warnings += "".join(f"note: {n}\n" for n in session.scoreboard.notes(grade, unit))
@@ -90,8 +101,9 @@ def gradescope(session: Session, seconds: float) -> dict:
             tests.append(_test(f"{name}: {unit}", round(points, 4), weight, status, warnings + output))
             score += points
             max_score += weight
-        if grade.not_implemented:
-            missing = ", ".join(grade.not_implemented)
+        not_graded = session.scoreboard.not_graded(grade)
+        if not_graded:
+            missing = ", ".join(not_graded)
             tests.append(
                 _test(f"{name}: not implemented", 0, 0, "failed", f"not implemented (not graded): {missing}")
             )
@@ -113,6 +125,10 @@ def gradescope(session: Session, seconds: float) -> dict:
 def write_gradescope(session: Session, path: str, seconds: float) -> None:
     data = gradescope(session, seconds)
     target = Path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    # A fresh, unguessable name beside the target (no file a candidate could have planted there, a
+    # link say, is written through), then renamed over it in one step.
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    os.chmod(temporary, 0o644)
     os.replace(temporary, target)

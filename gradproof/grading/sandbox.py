@@ -17,16 +17,24 @@ A worker of the same user, in another process, keeps honest mistakes apart (a cr
 * one writable place, an empty temporary directory that is its working directory;
 * resource limits (:data:`LIMITS`): address space, file size, open files, core dumps.
 
-Where ``bwrap`` is missing or cannot make namespaces (Docker's default seccomp profile), the
-worker runs unsandboxed and the grade says so; ``--require-sandbox`` refuses instead.
+Where ``bwrap`` is missing or cannot make namespaces (Docker's default seccomp profile, which
+Gradescope's containers use) and the grader runs as root, the worker runs as a dedicated
+unprivileged user, :data:`WORKER_USER` (made by ``gradproof worker-user``, which Gradescope's
+``setup.sh`` runs): it cannot signal the grader's processes or write its files (the results
+included), it reads the candidate from a copy, and it has the same limits plus a process count.
+What it cannot be kept from is reading files every user may read; ``gradproof worker-user`` takes
+that right away from the grader's own folders. Elsewhere the worker runs unsandboxed and the grade
+says so; ``--require-sandbox`` refuses instead.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import pwd
 import resource
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -40,6 +48,13 @@ LIMITS = {
     resource.RLIMIT_CORE: 0,
 }
 """Limits set on the worker before it starts (inherited by everything it starts)."""
+
+USER_LIMITS = {resource.RLIMIT_NPROC: 64}
+"""More limits for a worker run as :data:`WORKER_USER` (a process count is per user: in a
+namespace the sandbox's own PID namespace bounds it instead)."""
+
+WORKER_USER = "gradproof-worker"
+"""The unprivileged user a root grader runs workers as where bubblewrap cannot run."""
 
 WORKER_MODULES = ("worker.py", "wire.py", "loader.py")
 SITE = "/gradproof/site"
@@ -63,12 +78,17 @@ class Launch:
     env: dict[str, str]
     target: str
     isolation: str
-    """``"sandbox"`` or ``"none"``."""
+    """``"sandbox"``, ``"user"`` (run as :data:`WORKER_USER`) or ``"none"``."""
+    user: tuple[int, int] | None = None
+    """The uid and gid to run as."""
+    cwd: str | None = None
+    scratch: str | None = None
+    """A folder made for this worker, removed when it stops."""
 
 
-def apply_limits() -> None:
-    """Set :data:`LIMITS` in this process (run between fork and exec)."""
-    for which, value in LIMITS.items():
+def apply_limits(extra: dict | None = None) -> None:
+    """Set :data:`LIMITS` (and ``extra``) in this process (run between fork and exec)."""
+    for which, value in {**LIMITS, **(extra or {})}.items():
         _, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
@@ -110,27 +130,42 @@ def _site_packages() -> list[Path]:
     return [Path(numpy.__file__).resolve().parent.parent]
 
 
+def _numpy_from(folder: Path) -> list[str]:
+    """Bubblewrap's arguments that bind NumPy (and its libraries) of ``folder`` at /gradproof/packages."""
+    argv = []
+    for name in ("numpy", "numpy.libs"):
+        if (folder / name).exists():
+            argv += ["--ro-bind", str(folder / name), f"/gradproof/packages/{name}"]
+    return argv
+
+
 def _environment() -> dict[str, str]:
     env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
     env.update({"HOME": HOME, "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp"})
     return env
 
 
-def launch(kind: str, target: str, *, packages: bool, required: bool = False) -> Launch:
+def launch(
+    kind: str, target: str, *, packages: bool, required: bool = False, numpy: Path | None = None
+) -> Launch:
     """How to start the worker of a candidate (``kind`` and ``target`` as in
     :class:`~gradproof.grading.candidates.Candidate`), sandboxed where bubblewrap works.
 
-    ``packages``: the candidate may import installed packages beyond NumPy (torch). Raises
+    ``packages``: the candidate may import installed packages beyond NumPy (torch). ``numpy``: a
+    folder holding another NumPy for the worker (:mod:`gradproof.grading.numpy_env`). Raises
     :class:`SandboxUnavailable` when there is no sandbox and ``required``.
     """
     executable = bwrap()
     if executable is None or kind == "module":
+        user = worker_user() if kind != "module" else None
+        if user is not None:
+            return _as_user(target, user, packages=packages, numpy=numpy)
         if required:
             why = "bubblewrap (bwrap) is not installed or cannot create namespaces here"
             if kind == "module":
                 why = "a module candidate is imported as installed, outside the sandbox"
             raise SandboxUnavailable(f"--require-sandbox: {why}")
-        return _unsandboxed(target)
+        return _unsandboxed(target, numpy)
     base = Path(sys.base_prefix).resolve()
     site = Path(_worker_site())
     argv = [
@@ -151,6 +186,9 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
         "--ro-bind", str(site), SITE,
     ]  # fmt: skip
     path = [SITE]
+    if numpy is not None:  # first on the path, before any installed package's NumPy
+        argv += _numpy_from(numpy)
+        path.append("/gradproof/packages")
     for packages_dir in _site_packages():
         if packages:
             argv += ["--ro-bind", str(packages_dir), str(packages_dir)]
@@ -159,10 +197,8 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
                 if (packages_dir / hidden).is_dir():
                     argv += ["--tmpfs", str(packages_dir / hidden)]
             path.append(str(packages_dir))
-        else:
-            for name in ("numpy", "numpy.libs"):
-                if (packages_dir / name).exists():
-                    argv += ["--ro-bind", str(packages_dir / name), f"/gradproof/packages/{name}"]
+        elif numpy is None:
+            argv += _numpy_from(packages_dir)
             path.append("/gradproof/packages")
     source = Path(target).resolve()
     inside = f"{CANDIDATE}/{source.name}"
@@ -175,9 +211,112 @@ def launch(kind: str, target: str, *, packages: bool, required: bool = False) ->
     return Launch(argv, {}, inside, "sandbox")
 
 
-def _unsandboxed(target: str) -> Launch:
+def _unsandboxed(target: str, numpy: Path | None = None) -> Launch:
     env = dict(os.environ)
     paths = [os.getcwd(), *sys.path]  # module candidates import as they would from here
+    if numpy is not None:
+        paths.insert(0, str(numpy))
     env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
     env.pop("PYTEST_ADDOPTS", None)
     return Launch([sys.executable, "-m", "gradproof.grading.worker"], env, target, "none")
+
+
+# -- the dedicated user -------------------------------------------------------------------------------
+
+
+def worker_user() -> tuple[int, int] | None:
+    """The uid and gid of :data:`WORKER_USER`, where this process is root, the user exists, and it
+    can run a Python of this version and read NumPy; else None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(WORKER_USER)
+    except KeyError:
+        return None
+    if _user_python() is None or not _others_may_enter(_site_packages()[0]):
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _others_may_enter(path: Path) -> bool:
+    """Whether a user other than the owner may reach ``path`` (every folder above it lets others in)."""
+    real = path.resolve()
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in [*real.parents, real] if parent.is_dir())
+
+
+def _user_python() -> str | None:
+    """This Python, or the system's of the same version where this one sits in a folder others may
+    not enter (pyenv's under /root)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (Path(sys.executable).resolve(), Path("/usr/bin") / version):
+        if (
+            candidate.is_file()
+            and candidate.stat().st_mode & stat.S_IXOTH
+            and _others_may_enter(candidate.parent)
+        ):
+            return str(candidate)
+    return None
+
+
+def _readable_copy(source: Path, destination: Path) -> None:
+    """``source`` (a file or folder) copied to ``destination``, readable by every user."""
+    if source.is_dir():
+        shutil.copytree(source, destination, symlinks=False)
+    else:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+    for path in [destination, *(destination.rglob("*") if destination.is_dir() else [])]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _as_user(target: str, user: tuple[int, int], *, packages: bool, numpy: Path | None) -> Launch:
+    """The worker as :data:`WORKER_USER`: its modules and the candidate copied into a folder of its
+    own (the user reads neither from where they are), a home it alone may write, a clean
+    environment, the limits and a process count."""
+    scratch = Path(tempfile.mkdtemp(prefix="gradproof-user-"))
+    scratch.chmod(0o711)
+    site = scratch / "site"
+    _readable_copy(Path(_worker_site()), site)
+    source = Path(target).resolve()
+    copy = scratch / "candidate" / source.name
+    _readable_copy(source, copy)
+    (scratch / "candidate").chmod(0o755)
+    home = scratch / "home"
+    home.mkdir(mode=0o700)
+    os.chown(home, *user)
+    path = [str(site)]
+    if numpy is not None:
+        path.append(str(numpy))
+    path += [str(p) for p in _site_packages()]  # NumPy; the worker refuses the rest for a course
+    env = _environment()
+    env.update({"HOME": str(home), "TMPDIR": str(home)})
+    boot = f"import sys; sys.path[:0] = {path!r}; from gradproof.grading.worker import main; main()"
+    argv = [_user_python(), "-S", "-E", "-s", "-c", boot]
+    return Launch(argv, env, str(copy), "user", user=user, cwd=str(home), scratch=str(scratch))
+
+
+def make_worker_user() -> tuple[int, int]:
+    """Create :data:`WORKER_USER` (a system user with no home and no shell) unless it exists; its
+    uid and gid. Needs root."""
+    try:
+        entry = pwd.getpwnam(WORKER_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", WORKER_USER],
+            check=True,
+        )
+        entry = pwd.getpwnam(WORKER_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def protect(paths: list[Path]) -> list[Path]:
+    """Take every other user's rights away from ``paths`` (the grader's own folders: its source,
+    the reference, the course oracles), so that the worker user cannot read them; the folders it
+    needs (Python, NumPy) are left alone. The paths changed."""
+    changed = []
+    for path in paths:
+        path = path.resolve()
+        if path.exists():
+            path.chmod(path.stat().st_mode & ~0o007)
+            changed.append(path)
+    return changed

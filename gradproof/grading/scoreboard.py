@@ -82,7 +82,13 @@ class Scoreboard:
             if not first and len(outcomes) < planned:
                 first = f"{planned - len(outcomes)} of {planned} checks not run"
             rows.append((graded.unit, passed, planned, weight * passed / planned, weight, first))
+        # What the assignment asks for and the candidate left out scores 0: the units of a template
+        # file it implements some of, and those a points file names.
         for unit in grade.not_implemented:
-            if unit in self.points:  # a points file counts what the assignment asks for
-                rows.append((unit, 0, 0, 0.0, self.weight(unit), "not implemented"))
+            if unit in grade.missing or unit in self.points:
+                rows.append((unit, 0, 0, 0.0, self.weight(unit), grade.missing.get(unit, "not implemented")))
         return rows
+
+    def not_graded(self, grade) -> list[str]:
+        """The API's units a candidate does not implement and its assignment does not ask for."""
+        return [u for u in grade.not_implemented if u not in grade.missing and u not in self.points]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gradproof.grading import numpy_env
 from gradproof.grading.binding import Api
 from gradproof.grading.candidates import Candidate, declared
 from gradproof.grading.courses import detect, get_api
@@ -31,6 +32,8 @@ class Options:
     strict_shapes: bool = False
     strict_ties: bool = False
     require_sandbox: bool = False
+    numpy: str | None = None
+    """The NumPy release the workers import (:mod:`gradproof.grading.numpy_env`); None: the grader's."""
 
 
 @dataclass
@@ -46,6 +49,9 @@ class CandidateGrade:
     ops: list[GradedOp] = field(default_factory=list)
     optimizers: list[GradedOptimizer] = field(default_factory=list)
     not_implemented: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    """Units of the assignment the candidate does not implement, counted in its grade (those of a
+    template file it implements some of: :meth:`Api.required`) -> why they score 0."""
     outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
     """Unit (op or optimizer name, or "import") -> its checks' outcomes."""
 
@@ -65,6 +71,7 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
         timeout=options.timeout,
         packages=api.name == "native",
         require_sandbox=options.require_sandbox,
+        numpy=numpy_env.find(options.numpy) if options.numpy else None,
     )
     grade = CandidateGrade(candidate, worker, api, api_reason)
     # What the candidate wrote itself is graded; what it imports (a reference it leans on) is not.
@@ -75,19 +82,24 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
     year = grade.api.choose_convention(list(options.conventions))
     affected = set(year.affects) if year is not None else set()
     executor = WorkerExecutor(worker)
-    grade.ops = [
-        GradedOp(
+    grade.ops = []
+    for b in bindings:
+        # A template that changed shape over the years: the year's, or (where the year is only
+        # assumed) whichever the candidate was written for (GradedOp.settle).
+        binding, *others = grade.api.for_convention(b, year if b.op in affected else None)
+        graded = GradedOp(
             candidate,
             grade.api,
-            b,
+            binding,
             executor,
             found.names,
             year if b.op in affected else None,
             ShapePolicy(options.strict_shapes),
             options.strict_ties,
         )
-        for b in bindings
-    ]
+        graded.alternatives = tuple(others) if year is not None and year.assumed else ()
+        graded.placeholders = found.placeholders
+        grade.ops.append(graded)
     grade.optimizers = [
         GradedOptimizer(candidate, grade.api, o, executor, found.names, year if o.name in affected else None)
         for o in optimizers
@@ -95,7 +107,22 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
     units = {b.op for b in bindings} | {o.name for o in optimizers}
     grade.convention = year if units & affected else None
     grade.not_implemented = [b.op for b in missing] + [o.name for o in missing_optimizers]
+    for unit in grade.api.required(units, year):
+        if unit not in units:
+            grade.missing[unit] = _not_implemented(unit, year)
     return grade
+
+
+def _not_implemented(unit: str, year) -> str:
+    """Why an assignment's unit scores 0, with the year whose template lacks it where the year is
+    only assumed (layer norm came in 2018)."""
+    since = getattr(year, "SINCE", {}).get(unit)
+    if year is not None and year.assumed and since is not None:
+        earlier = f"{year.name.split('-')[0]}-{since - 1}"
+        return (
+            f"not implemented (in the template since {since}; for an earlier year's: --convention {earlier})"
+        )
+    return "not implemented"
 
 
 class Session:

@@ -17,16 +17,19 @@ from gradproof.core.checks import (
 from gradproof.core.compare import as_array, assert_close, tolerance_for
 from gradproof.core.fd import EPS
 from gradproof.core.registry import Example
+from gradproof.grading import diagnose
 from gradproof.grading.binding import expect_tuple
 from gradproof.grading.calls import Call
 from gradproof.grading.executors import LocalExecutor
-from gradproof.grading.units import GradedOp, GradedOptimizer
+from gradproof.grading.units import BoundCache, GradedOp, GradedOptimizer
 
 
 def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) -> bool | None:
     """Whether the candidate's backward matches finite differences of its own forward (None when
     the step crossed a kink and cannot tell, or the example sits on one: a tie the comparison
     examples draw on purpose)."""
+    if graded.spec.backward is None:
+        return None  # an op with a forward only (zero_pad): there is no backward to judge
     kink_distance = graded.spec.kink_distance
     if kink_distance is not None and not kink_distance(example) > 2 * EPS:
         return None
@@ -42,13 +45,19 @@ def _consistent_with_own_forward(graded: GradedOp, example: Example, seed: int) 
 ALSO_WRONG = "its backward also disagrees with finite differences of its own forward"
 
 
-def _zeros(quantity: str, got, expected) -> str:
-    """A first line for a result of zeros where the reference's is not: partial work (a template's
-    ``np.zeros`` never filled in), said plainly in the grade table."""
+def _zeros(graded: GradedOp, function: str, position: int, quantity: str, got, expected) -> str:
+    """A first line for a result of zeros where the reference's is not; "not implemented yet" only
+    where ``function`` never computes its ``position``-th returned value (the template's
+    ``dw = np.zeros_like(w)`` left as it was): code that computes zeros is wrong, not unfinished."""
     got, expected = np.asarray(got), np.asarray(expected)
-    if got.shape == expected.shape and got.size and not np.any(got) and np.any(expected):
-        return f"{quantity}: returns all zeros (not implemented yet?) where the reference's is not\n"
-    return ""
+    if not (got.shape == expected.shape and got.size and not np.any(got) and np.any(expected)):
+        return ""
+    if position in graded.placeholders.get(function, ()):
+        return (
+            f"{quantity}: returns all zeros: {function} never computes it (the template's placeholder "
+            "is left as it was: not implemented yet)\n"
+        )
+    return f"{quantity}: returns all zeros where the reference's is not\n"
 
 
 def _binding_checks(graded: GradedOp, example: Example, text: str) -> None:
@@ -82,7 +91,9 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
             expected_label="reference",
         )
     except AssertionError as exc:
-        zeros = _zeros(f"{spec.name} forward", got, expected)
+        zeros = diagnose.explain_op(graded, example, seed, "forward") or _zeros(
+            graded, graded.binding.functions[0], 0, f"{spec.name} forward", got, expected
+        )
         consistent = _consistent_with_own_forward(graded, example, seed)
         if consistent is None:
             raise AssertionError(f"{zeros}{exc}") from None
@@ -98,15 +109,18 @@ def check_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
                 f"{spec.name} {quantity}: the forward did not leave it where expected\n{text}"
             )
         found = as_array(cache.extras[quantity], f"{spec.name} {quantity}", text)
-        assert_close(
-            _held_to(graded, f"{spec.name} {quantity}", found, np.shape(value), text),
-            value,
-            tol=tol,
-            quantity=f"{spec.name} {quantity}",
-            context=text,
-            got_label="yours",
-            expected_label="reference",
-        )
+        try:
+            assert_close(
+                _held_to(graded, f"{spec.name} {quantity}", found, np.shape(value), text),
+                value,
+                tol=tol,
+                quantity=f"{spec.name} {quantity}",
+                context=text,
+                got_label="yours",
+                expected_label="reference",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{diagnose.explain_op(graded, example, seed, quantity)}{exc}") from None
 
 
 def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str) -> np.ndarray:
@@ -117,20 +131,45 @@ def _held_to(graded: GradedOp, quantity: str, got: np.ndarray, wanted, text: str
         raise AssertionError(f"{exc}\n{text}") from None
 
 
+def check_own_forward(graded: GradedOp, example: Example, *, seed: int) -> None:
+    """The candidate's backward equals finite differences of its own forward (the core's check),
+    once its forward's output has the reference's shape: every array the check builds (the upstream
+    gradient, the probes) then has the shape the reference gives, never one the candidate chose."""
+    __tracebackhide__ = True
+    text = f"  example: {example.describe()}\n{graded.context()}"
+    got, _ = call_forward(graded.spec, example.copy(), text)
+    expected, _ = call_forward(graded.oracle, graded.binding.oracle_example(example, got), text)
+    if got.shape != expected.shape:
+        raise AssertionError(
+            f"{graded.spec.name} forward: returned shape {got.shape}, expected {expected.shape}; the "
+            f"backward cannot be judged against a forward of another shape\n{text}"
+        )
+    check_gradients(graded.spec, example, seed=seed, context=graded.context())
+
+
 def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
     """The candidate's backward equals the oracle's for the same upstream gradient.
 
-    The candidate's own forward makes the cache; when the forward is itself wrong, the message
-    says so, since the backward is then judged from a wrong cache.
+    Where the API documents its cache (:attr:`Binding.documented_cache`), the backward gets that
+    cache, built from the example, and is graded on its own. Otherwise the candidate's own forward
+    makes the cache; when the forward is itself wrong, the message says so, since the backward is
+    then judged from a wrong cache.
     """
     __tracebackhide__ = True
     graded.executor.reset()
     text = f"  example: {example.describe()}\n{graded.context()}"
     text += f"\n  upstream gradient dout: standard normal, seed {seed}"
     spec, oracle = graded.spec, graded.oracle
-    out, cache = call_forward(spec, example.copy(), text)
-    _binding_checks(graded, example, text)
-    expected_out, expected_cache = call_forward(oracle, graded.binding.oracle_example(example, out), text)
+    if graded.binding.documented_cache is not None:
+        text += "\n  cache: the one the API documents, made from the example's inputs"
+        expected_out, expected_cache = call_forward(oracle, example.copy(), text)
+        shapes = [np.shape(a) for a in example.inputs.values()]
+        cache = BoundCache(graded.binding.documented_cache(example.copy()), {}, shapes)
+        out = expected_out
+    else:
+        out, cache = call_forward(spec, example.copy(), text)
+        _binding_checks(graded, example, text)
+        expected_out, expected_cache = call_forward(oracle, graded.binding.oracle_example(example, out), text)
     v = np.random.default_rng(seed).standard_normal(expected_out.shape)
     if out.shape != expected_out.shape:
         raise AssertionError(
@@ -160,7 +199,11 @@ def check_backward(graded: GradedOp, example: Example, *, seed: int) -> None:
                     continue
                 if why:
                     raise AssertionError(f"{why} (deducted under --strict-ties)\n{exc}") from None
-            zeros = _zeros(f"{spec.name} d{name}", grads[name], expected[name])
+            # A named mistake before "all zeros": a shrunk example's zeros can come from a mistake.
+            backward_fn, position = graded.binding.functions[-1], spec.differentiable.index(name)
+            zeros = diagnose.explain_op(graded, example, seed, f"d{name}") or _zeros(
+                graded, backward_fn, position, f"{spec.name} d{name}", grads[name], expected[name]
+            )
             consistent = _consistent_with_own_forward(graded, example, seed)
             if consistent is None:
                 raise AssertionError(f"{zeros}{exc}") from None
@@ -178,17 +221,18 @@ def check_optimizer(graded: GradedOptimizer, w: np.ndarray, grads: list, config:
     try:
         _trajectory(graded, graded.local, w, grads, config)
     except AssertionError as exc:
-        for other in graded.convention.others() if graded.convention is not None else ():
+        for other in graded.convention.others(graded.unit) if graded.convention is not None else ():
             try:
                 _trajectory(graded, LocalExecutor(graded.api.oracle_module(other)), w, grads, config)
             except AssertionError:
                 continue
             raise AssertionError(
-                f"{graded.binding.name}: matches the {other.name} convention ({other.rules_text()}), "
+                f"{graded.binding.name}: matches the convention of {other.sharing(graded.unit)} "
+                f"({other.rule(graded.unit)}), "
                 f"not {graded.convention.name}'s: grade with --convention {other.name} if that is your "
                 f"assignment's\n{exc}"
             ) from None
-        raise
+        raise AssertionError(f"{diagnose.explain_optimizer(graded, w, grads, config)}{exc}") from None
 
 
 def _trajectory(graded: GradedOptimizer, oracle, w: np.ndarray, grads: list, config: dict) -> None:

@@ -12,6 +12,7 @@ the worker's log instead of the protocol or the grading terminal.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import inspect
 import os
@@ -57,6 +58,23 @@ def describe_exception(exc: BaseException) -> str:
     return first + "\n" + "\n".join(tail)
 
 
+class _Refuse(importlib.abc.MetaPathFinder):
+    """Refuses the imports an assignment forbids (:data:`gradproof.grading.process.REFUSED`)."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname, path=None, target=None):
+        top = fullname.partition(".")[0]
+        if top in self.names:
+            raise ImportError(
+                f"import of {top} refused: this assignment is graded on NumPy alone (the grader's "
+                "own modules and other autograd libraries are not available to it)",
+                name=fullname,
+            )
+        return None
+
+
 def load(target: dict):
     """The candidate as a module, and notes on how it was loaded (what was skipped, for the report).
 
@@ -64,6 +82,8 @@ def load(target: dict):
     name is imported as it is (an installed package is code its owner chose to install).
     """
     kind, where = target["kind"], target["target"]
+    if target.get("refuse"):
+        sys.meta_path.insert(0, _Refuse(frozenset(target["refuse"])))
     if kind in ("path", "folder"):
         return loader.load_path(Path(where), target["module_name"])
     return importlib.import_module(where), []
@@ -99,7 +119,14 @@ class Evaluator:
     def __init__(self, module) -> None:
         self.module = module
         self.kept: dict[int, object] = {}
+        self.inputs: dict[int, list] = {}
+        """Handle -> the arguments of the call that made it: what a backward taking that cache can
+        reach (a forward's inputs it kept), sent back after it to show what it changed."""
         self.next_id = 0
+
+    def clear(self) -> None:
+        self.kept.clear()
+        self.inputs.clear()
 
     def keep(self, value) -> wire.Handle:
         """Keep ``value`` here; the grading process gets its handle."""
@@ -126,11 +153,28 @@ class Evaluator:
             return {"ok": False, "error": describe_exception(exc)}
         store = request.get("store") or []
         if store and isinstance(value, tuple):
+            first = self.next_id + 1
             value = tuple(self.keep(item) if index in store else item for index, item in enumerate(value))
+            for id in range(first, self.next_id + 1):
+                self.inputs[id] = args
         reply = {"ok": True, "value": self.encode(value, out_arrays)}
         if request.get("return_args"):
             reply["args"] = self.encode(list(args), out_arrays)
+            reached = {id: self.inputs[id] for id in _handles(request["args"]) if id in self.inputs}
+            if reached:
+                reply["kept"] = self.encode({str(id): list(a) for id, a in reached.items()}, out_arrays)
         return reply
+
+
+def _handles(data) -> list[int]:
+    """The handles (``{"$h": id}``) an encoded value refers to."""
+    if isinstance(data, dict):
+        if "$h" in data:
+            return [data["$h"]]
+        return [id for value in data.values() for id in _handles(value)]
+    if isinstance(data, list):
+        return [id for value in data for id in _handles(value)]
+    return []
 
 
 def cpu_seconds() -> float:
@@ -165,7 +209,7 @@ def main() -> None:
         except EOFError:
             return
         if header.get("reset"):
-            evaluator.kept.clear()
+            evaluator.clear()
         out_arrays: list = []
         replies = [evaluator.call(request, arrays, out_arrays) for request in header.get("calls", [])]
         wire.write_message(out, {"replies": replies, "cpu": cpu_seconds()}, out_arrays)

@@ -74,20 +74,28 @@ def _inputs_as_cache(value, args_after, hparams):
     return value, (args_after, hparams), {}
 
 
+def _inputs(example: Example):
+    """The cache of :func:`_inputs_as_cache`, from the example: the backward takes the inputs again,
+    so it is graded without the candidate's forward."""
+    return list(example.inputs.values()), dict(example.hparams)
+
+
 def _activation_applied(sides, example: Example, context: str) -> None:
-    """conv_forward applies its activation: with ``np.tanh`` its output is tanh of the oracle's Z."""
+    """conv_forward applies its activation: with ``np.tanh`` its output is tanh of its own output
+    with the identity. Whether that Z is right is the forward comparison's to say (and to name the
+    mistake of), so a wrong Z is not reported here as a missing activation."""
     with_tanh = Example(dict(example.inputs), {**example.hparams, "activation": np.tanh})
     got, _ = call_forward(sides.candidate, with_tanh.copy(), context)
-    expected, _ = call_forward(sides.oracle, with_tanh.copy(), context)
-    if got.shape == expected.shape:  # a wrong shape is the forward comparison's to say
+    z, _ = call_forward(sides.candidate, example.copy(), context)
+    if got.shape == z.shape:  # a wrong shape is the forward comparison's to say
         assert_close(
             got,
-            expected,
+            np.tanh(z),
             tol=sides.candidate.tolerance("oracle"),
             quantity="conv2d forward with activation=np.tanh",
             context=context,
             got_label="yours",
-            expected_label="reference",
+            expected_label="tanh of your output with activation=np.positive",
         )
 
 
@@ -111,6 +119,7 @@ def _conv() -> Binding:
         _inputs_as_cache,
         backward,
         checks=(_activation_applied,),
+        documented_cache=_inputs,
     )
 
 
@@ -135,6 +144,7 @@ def _pool(op: str, mode: str) -> Binding:
         _inputs_as_cache,
         backward,
         to_reference=POOLING.to_reference,
+        documented_cache=_inputs,
     )
     if mode != "max":
         return binding
@@ -184,4 +194,17 @@ ARITY = {"conv_forward": 6, "conv_backward": 6, "pool_forward": 4, "pool_backwar
 
 def api() -> Api:
     bindings = (_conv(), _pool("max_pool2d", "max"), _pool("avg_pool2d", "avg"))
-    return Api("bootcamp", bindings, _optimizers(), "gradproof.grading.courses.bootcamp_oracle", arity=ARITY)
+    # Two projects, a file per task: the CNN project's conv and pooling, the optimization project's
+    # update rules.
+    projects = (
+        ("convolutions and pooling", tuple(b.op for b in bindings)),
+        ("optimization", tuple(o.name for o in _optimizers())),
+    )
+    return Api(
+        "bootcamp",
+        bindings,
+        _optimizers(),
+        "gradproof.grading.courses.bootcamp_oracle",
+        arity=ARITY,
+        assignments=projects,
+    )

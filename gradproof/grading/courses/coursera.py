@@ -5,6 +5,8 @@ functions, channels-last (NHWC). Inputs, gradients and messages are in the noteb
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import strategies as st
 
 from gradproof.core import strategies as gs
@@ -67,6 +69,10 @@ def _pool(op: str, mode: str) -> Binding:
         backward_kwargs={"mode": mode},
         to_reference=POOLING.to_reference,
     )
+    # The notebook's pool_forward ends with `cache = (A_prev, hparameters)`.
+    binding = dataclasses.replace(
+        binding, documented_cache=lambda example: (example.inputs["A_prev"], dict(example.hparams))
+    )
     if mode != "max":
         return binding
     # The notebook's mask x == np.max(x) sends the gradient to every tied maximum: graded as its
@@ -94,19 +100,32 @@ def _zero_pad() -> Binding:
 def api() -> Api:
     bindings = (
         _zero_pad(),
-        layer(
-            "conv2d",
-            "conv_forward",
-            "conv_backward",
-            conv_examples(),
-            ("A_prev", "W", "b"),
-            "conv2d",
-            args=lambda a, h: (*a, dict(h)),
+        dataclasses.replace(
+            layer(
+                "conv2d",
+                "conv_forward",
+                "conv_backward",
+                conv_examples(),
+                ("A_prev", "W", "b"),
+                "conv2d",
+                args=lambda a, h: (*a, dict(h)),
+            ),
+            # The notebook's conv_forward ends with `cache = (A_prev, W, b, hparameters)`.
+            documented_cache=lambda ex: (*ex.inputs.values(), dict(ex.hparams)),
         ),
         _pool("max_pool2d", "max"),
         _pool("avg_pool2d", "average"),
     )
-    return Api("coursera", bindings, (), "gradproof.grading.courses.coursera_oracle", arity=ARITY)
+    # One notebook: each of its graded functions is asked for.
+    notebook = ("Convolution model - Step by Step", tuple(b.op for b in bindings))
+    return Api(
+        "coursera",
+        bindings,
+        (),
+        "gradproof.grading.courses.coursera_oracle",
+        arity=ARITY,
+        assignments=(notebook,),
+    )
 
 
 ARITY = {"zero_pad": 2, "conv_forward": 4, "conv_backward": 2, "pool_forward": 3, "pool_backward": 3}

@@ -18,7 +18,17 @@ from gradproof.core import registry
 from gradproof.core import strategies as gs
 from gradproof.core.checks import call_forward
 from gradproof.core.registry import Example
-from gradproof.grading.binding import Api, Binding, Call, OptimizerBinding, RandomDraw, expect_tuple, layer
+from gradproof.grading.binding import (
+    Api,
+    Binding,
+    Call,
+    OptimizerBinding,
+    PinnedTies,
+    RandomDraw,
+    Variant,
+    expect_tuple,
+    layer,
+)
 from gradproof.grading.courses import cs231n_oracle as oracle
 from gradproof.grading.courses import ties
 
@@ -66,19 +76,63 @@ def layernorm_examples(draw):
     )
 
 
+def _gamma_shape(layout: str, c: int) -> tuple[int, ...]:
+    return (c,) if layout == "(C,)" else (1, c, 1, 1)
+
+
 @st.composite
-def groupnorm_examples(draw):
+def groupnorm_examples(draw, layout="(C,)"):
+    """Group-norm examples with ``gamma`` and ``beta`` of the shape ``layout`` names: ``(C,)`` (the
+    2018-20 templates) or ``(1, C, 1, 1)`` (2021 on)."""
     groups, per_group = _dims(draw, 1, 3), _dims(draw, 1, 3)
     c = groups * per_group
     hw = draw(st.sampled_from([(2, 2), (1, 3), (2, 3)] + ([(1, 1)] if per_group > 1 else [])))
     return Example(
         {
             "x": draw(gs.arrays((_dims(draw, 1, 3), c, *hw))),
-            "gamma": draw(gs.arrays((1, c, 1, 1))),
-            "beta": draw(gs.arrays((1, c, 1, 1))),
+            "gamma": draw(gs.arrays(_gamma_shape(layout, c))),
+            "beta": draw(gs.arrays(_gamma_shape(layout, c))),
         },
         {"G": groups, "eps": draw(st.sampled_from(EPSILONS))},
     )
+
+
+def _groupnorm_probe(layout: str) -> Example:
+    """An example on which group norm written for the other ``gamma`` shape fails: with C = 4 and
+    W = 2, a ``(C,)`` gamma multiplied as ``(1, C, 1, 1)`` (or the other way round) broadcasts
+    against the wrong axis, or not at all."""
+    rng = np.random.default_rng(0)
+    return Example(
+        {
+            "x": rng.standard_normal((2, 4, 3, 2)),
+            "gamma": rng.uniform(0.5, 2.0, _gamma_shape(layout, 4)),
+            "beta": rng.standard_normal(_gamma_shape(layout, 4)),
+        },
+        {"G": 2, "eps": 1e-5},
+    )
+
+
+def _groupnorm(layout: str) -> Binding:
+    binding = layer(
+        "spatial_groupnorm",
+        "spatial_groupnorm_forward",
+        "spatial_groupnorm_backward",
+        groupnorm_examples(layout),
+        ("x", "gamma", "beta"),
+        "group_norm",
+        args=lambda a, h: (*a, h["G"], {"eps": h["eps"]}),
+    )
+    return dataclasses.replace(
+        binding, variant=Variant(f"gamma and beta of shape {layout}", _groupnorm_probe(layout))
+    )
+
+
+def _variants(binding: Binding, year) -> tuple[Binding, ...]:
+    """Group norm as ``year``'s template shapes ``gamma``, then as the other years' do."""
+    if binding.op != "spatial_groupnorm":
+        return (binding,)
+    layouts = sorted(("(C,)", "(1, C, 1, 1)"), key=lambda layout: layout != year.groupnorm_gamma)
+    return tuple(_groupnorm(layout) for layout in layouts)
 
 
 @st.composite
@@ -121,6 +175,39 @@ def _pool_nchw(example, dout, dx):
 def _pool_window(start, shape) -> str:
     (n, c, row, col), (kh, kw) = start, shape
     return f"x[{n}, {c}, {row}:{row + kh}, {col}:{col + kw}]"
+
+
+@st.composite
+def relu_examples(draw):
+    """ReLU's examples with some inputs exactly at the kink, 0 (at least one): where the gradient is
+    a convention, which the comparison with the oracle reports (the finite-difference checks keep
+    to the reference's examples, away from it)."""
+    x = draw(registry.get("relu").examples).inputs["x"].copy()
+    if x.size:
+        at_kink = draw(hnp.arrays(bool, x.shape))
+        at_kink.flat[draw(st.integers(0, x.size - 1))] = True
+        x[at_kink] = 0.0
+    return Example({"x": x})
+
+
+def _relu_at_kink(example: Example, dout: np.ndarray, got: dict) -> str | None:
+    """The note for a relu backward that differs from ``dout * (x > 0)`` only at x == 0, by passing
+    a share of dout there (``x >= 0`` passes all of it): any share in [0, 1] is a subgradient."""
+    x, dx = example.inputs["x"], got.get("x")
+    if not isinstance(dx, np.ndarray) or dx.shape != x.shape:
+        return None
+    kink = x == 0
+    away = np.allclose(dx[~kink], (dout * (x > 0))[~kink], rtol=1e-7, atol=1e-10)
+    shares = dx[kink] / np.where(dout[kink] != 0, dout[kink], np.nan)
+    shares = shares[np.isfinite(shares)]
+    if not away or not shares.size or not np.allclose(shares, shares[0]) or not 0 <= shares[0] <= 1:
+        return None
+    passed = "all of dout" if np.isclose(shares[0], 1) else f"{shares[0]:g} of dout"
+    return (
+        f"relu dx: differs only at x == 0, the kink, where the gradient is a convention, not a "
+        f"derivative: your backward passes {passed} there (as `x >= 0` does); the template's `x > 0` "
+        f"passes none. Away from 0 your backward is right. Here {int(kink.sum())} of {x.size} inputs are 0"
+    )
 
 
 @st.composite
@@ -192,12 +279,41 @@ def _kept_fraction(sides, example: Example, context: str) -> None:
     )
     if abs(kept - (1 - keep)) <= bound:
         other = "dropping" if year.dropout_p_keeps else "keeping"
-        choice = year.others()[0].name
-        message = (
-            f"dropout: your p is the probability of {other} a unit, as in {choice}, not {year.name}: "
-            f"grade with --convention {choice} if that is your assignment's\n{message}"
-        )
+        choice = year.others("dropout")[0]
+        mistaken = f"dropout: your p is the probability of {other} a unit, as in {choice.sharing('dropout')}"
+        # Another year is suggested only where its dropout would pass: kept units scaled by 1 / keep.
+        scale = 1.0 / (1.0 - keep)
+        if np.allclose(out[out != 0], scale, rtol=1e-7):
+            message = (
+                f"{mistaken}, not {year.name}: grade with --convention {choice.name} if that is your "
+                f"assignment's\n{message}"
+            )
+        else:
+            message = (
+                f"{mistaken}, not {year.name}, and it does not scale the units it keeps by 1 / {1 - keep:g} "
+                f"either (inverted dropout), so no year's convention accepts it\n{message}"
+            )
     raise AssertionError(f"{message}\n{context}")
+
+
+SHIFT = 800.0
+"""Added to every logit: exp(800) overflows float64 (its largest is about exp(709)), and softmax
+is unchanged by a shift of a row, so a stable softmax loss returns the same loss and dx."""
+
+
+def _stable_for_large_logits(sides, example: Example, context: str) -> None:
+    """softmax_loss at logits of the magnitude a real network produces: ``x + 800`` has this
+    example's loss and dx, which only a softmax that subtracts each row's maximum computes (the
+    comparison with the oracle draws logits within [-10, 10], where any softmax is finite)."""
+    shifted = Example({"x": example.inputs["x"] + SHIFT, "y": example.inputs["y"]})
+    loss, dx = call_forward(sides.candidate, shifted, context)
+    if np.all(np.isfinite(loss)) and (not isinstance(dx, np.ndarray) or np.all(np.isfinite(dx))):
+        return
+    raise AssertionError(
+        f"softmax_loss: overflows (NaN or inf) for logits of magnitude {SHIFT:g}: subtract each row's "
+        f"maximum from x before np.exp (a softmax is unchanged by it; here x + {SHIFT:g}, whose loss and "
+        "dx are this example's)\n" + context
+    )
 
 
 def svm_loss_examples():
@@ -281,7 +397,10 @@ def _bindings() -> tuple[Binding, ...]:
             ("x", "w", "b"),
             "affine",
         ),
-        layer("relu", "relu_forward", "relu_backward", registry.get("relu").examples, ("x",), "relu"),
+        dataclasses.replace(
+            layer("relu", "relu_forward", "relu_backward", registry.get("relu").examples, ("x",), "relu"),
+            ties=PinnedTies(relu_examples(), _relu_at_kink),
+        ),
         _batchnorm("batchnorm", "batchnorm_forward", "batchnorm_backward", spatial=False),
         _batchnorm("batchnorm_alt", "batchnorm_forward", "batchnorm_backward_alt", spatial=False),
         _batchnorm(
@@ -296,15 +415,7 @@ def _bindings() -> tuple[Binding, ...]:
             "layer_norm",
             args=lambda a, h: (*a, {"eps": h["eps"]}),
         ),
-        layer(
-            "spatial_groupnorm",
-            "spatial_groupnorm_forward",
-            "spatial_groupnorm_backward",
-            groupnorm_examples(),
-            ("x", "gamma", "beta"),
-            "group_norm",
-            args=lambda a, h: (*a, h["G"], {"eps": h["eps"]}),
-        ),
+        _groupnorm("(C,)"),
         layer(
             "conv2d",
             "conv_forward_naive",
@@ -353,12 +464,15 @@ def _bindings() -> tuple[Binding, ...]:
             checks=(_kept_fraction,),
         ),
         _loss("svm_loss", "svm_loss", svm_loss_examples(), "multi_margin_loss", _with({"reduction": "mean"})),
-        _loss(
-            "softmax_loss",
-            "softmax_loss",
-            softmax_loss_examples(),
-            "softmax_cross_entropy",
-            _with({"reduction": "mean"}),
+        dataclasses.replace(
+            _loss(
+                "softmax_loss",
+                "softmax_loss",
+                softmax_loss_examples(),
+                "softmax_cross_entropy",
+                _with({"reduction": "mean"}),
+            ),
+            checks=(_stable_for_large_logits,),
         ),
     )
 
@@ -413,4 +527,14 @@ def _oracle(year):
 
 
 def api() -> Api:
-    return Api("cs231n", _bindings(), _optimizers(), _oracle, oracle.convention)
+    layers = tuple(b.op for b in _bindings())
+    optim = tuple(o.name for o in _optimizers())
+    return Api(
+        "cs231n",
+        _bindings(),
+        _optimizers(),
+        _oracle,
+        oracle.convention,
+        assignments=(("layers.py", layers), ("optim.py", optim)),
+        variants=_variants,
+    )

@@ -9,10 +9,11 @@ averaged over the batch, and ``svm_loss`` does not divide by the number of class
 ``torch.nn.functional.multi_margin_loss`` does. ``properties/test_conventions.py`` checks each of
 these against the reference ops and optimizers (which are checked against PyTorch).
 
-Two conventions changed over the years (:class:`Year`): dropout's ``p`` was the probability of
-*dropping* a unit in the 2016-17 assignments and of *keeping* it from 2018 on, and Adam's ``t``
-started at 1 until 2017 (so the first step's bias correction used ``t = 2``) and at 0 since.
-:func:`oracle` gives the module's functions for one year.
+Three conventions changed over the years (:class:`Year`): dropout's ``p`` was the probability of
+*dropping* a unit in the 2016-17 assignments and of *keeping* it from 2018 on; Adam's ``t``
+started at 1 in 2017 (so the first step's bias correction used ``t = 2``) and at 0 before and
+since; group norm's ``gamma`` and ``beta`` were ``(C,)`` until 2020 and ``(1, C, 1, 1)`` from 2021
+(this oracle takes either). :func:`oracle` gives the module's functions for one year.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import re
 import types
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -239,8 +241,11 @@ class Year:
     assumed: bool = False
     """True when no ``--convention`` chose it."""
 
-    affects = ("dropout", "adam")
+    affects = ("dropout", "adam", "spatial_groupnorm")
     """The units graded differently from one year to another."""
+
+    EXAMPLES = (2016, 2017, 2019, 2021)
+    """One year of each set of conventions."""
 
     @property
     def name(self) -> str:
@@ -252,27 +257,60 @@ class Year:
 
     @property
     def adam_first_t(self) -> int:
-        return 0 if self.year >= 2018 else 1
+        return 1 if self.year == 2017 else 0
 
-    def others(self) -> list[Year]:
-        """One year of each other set of conventions: what a mismatch is compared with."""
-        return [Year(year) for year in (2017, DEFAULT_YEAR) if Year(year).rules != self.rules]
+    @property
+    def groupnorm_gamma(self) -> str:
+        """The shape of group norm's ``gamma`` and ``beta`` in the template's docstring."""
+        return "(1, C, 1, 1)" if self.year >= 2021 else "(C,)"
+
+    SINCE: ClassVar[dict[str, int]] = {"layernorm": 2018, "spatial_groupnorm": 2018}
+    """Units the template added in a later year."""
+
+    def asks_for(self, unit: str) -> bool:
+        """Whether this year's template asks for ``unit``."""
+        return self.year >= self.SINCE.get(unit, 0)
+
+    def others(self, unit: str | None = None) -> list[Year]:
+        """The years whose rule for ``unit`` (or whose rules, for None) differ from this year's, one
+        per rule: the most like this year in its other rules, the likeliest assignment of a
+        solution that follows that rule."""
+        key = (lambda y: y.rule(unit)) if unit is not None else (lambda y: y.rules)
+        differ = [Year(year) for year in self.EXAMPLES if key(Year(year)) != key(self)]
+        differ.sort(key=lambda y: sum(a != b for a, b in zip(y.rules, self.rules, strict=True)))
+        chosen: dict = {}
+        for year in differ:
+            chosen.setdefault(key(year), year)
+        return list(chosen.values())
+
+    def sharing(self, unit: str) -> str:
+        """The years (of :attr:`EXAMPLES`) whose rule for ``unit`` is this year's, this one first."""
+        same = [y for y in self.EXAMPLES if y != self.year and Year(y).rule(unit) == self.rule(unit)]
+        return ", ".join(Year(y).name for y in [self.year, *same])
 
     @property
     def rules(self) -> tuple:
-        return (self.dropout_p_keeps, self.adam_first_t)
+        return (self.dropout_p_keeps, self.adam_first_t, self.groupnorm_gamma)
 
     def keep_probability(self, p: float) -> float:
         return p if self.dropout_p_keeps else 1.0 - p
 
+    def rule(self, unit: str) -> str:
+        """This year's rule for ``unit`` (one of :attr:`affects`), in words."""
+        if unit == "dropout":
+            keeping = "keeping" if self.dropout_p_keeps else "dropping"
+            return f"dropout p is the probability of {keeping} a unit"
+        if unit == "adam":
+            return f"Adam's t starts at {self.adam_first_t}"
+        return f"group norm's gamma and beta are {self.groupnorm_gamma}"
+
     def rules_text(self) -> str:
-        dropout = "keeping" if self.dropout_p_keeps else "dropping"
-        return f"dropout p is the probability of {dropout} a unit, Adam's t starts at {self.adam_first_t}"
+        return ", ".join(self.rule(unit) for unit in self.affects)
 
     def describe(self) -> str:
         text = f"convention {self.name}{' (assumed)' if self.assumed else ''}: {self.rules_text()}"
         if self.assumed:
-            text += "; for the 2016-17 assignments use --convention cs231n-2017"
+            text += "; for other years' assignments use --convention cs231n-YEAR (2016, 2017, 2021, ...)"
         return text
 
 

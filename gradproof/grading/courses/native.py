@@ -9,6 +9,7 @@ import types
 
 from gradproof.core import registry
 from gradproof.grading.binding import Api, Binding, Call, expect_tuple
+from gradproof.grading.courses import stability
 
 
 def _binding(spec: registry.OpSpec) -> Binding:
@@ -33,6 +34,8 @@ def _binding(spec: registry.OpSpec) -> Binding:
         forward_call=forward_call,
         forward_result=forward_result,
         backward=backward,
+        # What a network's logits reach, and a standard normal example does not.
+        checks=(stability.check(spec.name),) if spec.name in stability.ADVICE else (),
     )
 
 
