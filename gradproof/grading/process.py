@@ -40,7 +40,7 @@ IMPORT_TIMEOUT = 60.0
 """CPU seconds the candidate's import may use (importing torch alone takes several)."""
 WALL_FACTOR = 10.0
 """A call that does not answer within this many times its CPU limit of wall-clock time fails,
-whatever CPU it used: it sleeps, waits, or was stopped."""
+whatever CPU it used: it sleeps or waits."""
 MIN_POLL = 0.05
 """Seconds at least between two looks at a slow call's CPU time."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -397,9 +397,9 @@ class Worker:
         usage = self._usage()
         cpu = f" and used {usage[0]:.3g} s of CPU" if usage is not None else ""
         return (
-            f"{what}: timed out after {wall:g} s of wall-clock time: it did not answer{cpu} (it sleeps, "
-            "waits or was stopped; the wall-clock bound is "
-            f"{WALL_FACTOR:g} times the --candidate-timeout); its process was killed and will be restarted"
+            f"{what}: timed out after {wall:g} s of wall-clock time: it did not answer{cpu} (it sleeps or "
+            f"waits; the wall-clock bound is {WALL_FACTOR:g} times the --candidate-timeout); its process was "
+            "killed and will be restarted"
         )
 
     def _died(self, what: str) -> CallFailed:

@@ -8,14 +8,5 @@ def relu_forward(x):
 
 
 def relu_backward(dout, cache):
-    return dout * (cache > 0)
-
-
-def sigmoid_forward(x):
-    out = 1.0 / (1.0 + np.exp(-x))
-    return out, out
-
-
-def sigmoid_backward(dout, cache):
     while True:  # never returns
         time.sleep(1)
