@@ -279,3 +279,15 @@ def test_the_grades_on_a_dask_cluster_equal_the_local_ones(graded, tmp_path):
     assert sorted(there) == ["bob", "gil"]
     for student, row in there.items():
         assert [row[c] for c in columns] == [here[student][c] for c in columns], student
+
+
+def test_without_matplotlib_the_report_says_its_plots_are_missing(monkeypatch):
+    from gradproof.class_report import html_report
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    test = {"name": "ada: relu", "score": 1, "max_score": 1, "status": "passed", "output": "forward: passed"}
+    record = {"status": "graded", "reason": "", "results": {"score": 1, "max_score": 1, "tests": [test]}}
+    report = html_report([(classroom.Submission("ada", Path("ada.py")), record)], 1.0)
+    assert "plot missing: matplotlib is not installed (pip install 'gradproof[bench]')" in report
+    assert "base64" not in report
+    assert "<td>relu</td><td>forward</td>" in report  # the tables stay
