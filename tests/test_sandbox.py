@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from gradproof.grading import sandbox
-from tests.test_grading import by_name, grade
+from tests.test_grading import HERE, by_name, grade
 
 needs_sandbox = pytest.mark.skipif(
     sandbox.bwrap() is None,
@@ -90,3 +91,15 @@ def test_resource_attacks_fail_their_own_op_and_say_which_limit(pytester):
         assert tests[f"{name}: relu"]["score"] == 0, name
     assert tests["relu_only: relu"]["score"] == 1
     assert "INTERNALERROR" not in run.stdout.str()
+
+
+@needs_sandbox
+def test_the_grader_and_the_submissions_folder_cannot_be_written(pytester):
+    import site
+
+    import gradproof
+
+    results, _ = grade(pytester, "attacks/tamper.py", options=("--candidate-api=cs231n",))
+    assert by_name(results)["tamper: relu"]["score"] == 1  # it computes relu; it changed nothing
+    folders = [Path(gradproof.__file__).parent, *map(Path, site.getsitepackages()), HERE / "attacks", HERE]
+    assert [str(f) for f in folders if (f / "gradproof_tamper_marker.py").exists()] == []
