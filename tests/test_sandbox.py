@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from gradproof.grading import sandbox
-from tests.test_grading import by_name, grade
+from tests.test_grading import HERE, by_name, grade
 
 needs_sandbox = pytest.mark.skipif(
     sandbox.bwrap() is None,
@@ -62,3 +63,43 @@ def test_a_worker_that_signals_every_process_it_sees_stops_only_itself(pytester)
     assert relu["score"] == 0
     assert "crashed" in relu["output"] or "timed out" in relu["output"]
     assert run.ret == pytest.ExitCode.TESTS_FAILED  # the grade ran to its end, and wrote its results
+
+
+@needs_sandbox
+def test_resource_attacks_fail_their_own_op_and_say_which_limit(pytester):
+    """Memory, output, file descriptors, a stopped process, the grader's memory: each attack fails
+    its own op with the limit it hit, the grade runs to its end, and an honest file beside them
+    keeps its marks."""
+    attacks = ("memory_hog", "output_flood", "open_files", "stops_itself", "reads_grader_memory")
+    results, run = grade(
+        pytester,
+        *(f"attacks/{name}.py" for name in attacks),
+        "relu_only.py",
+        options=("--candidate-timeout=2", "--candidate-api=cs231n"),
+    )
+    tests = by_name(results)
+    output = {name: tests[f"{name}: relu"]["output"] for name in attacks}
+    assert "MemoryError" in output["memory_hog"]
+    assert "(the grader's limit: 8 GiB of memory (address space))" in output["memory_hog"]
+    assert "(the grader's limit: files of at most 64 MiB)" in output["output_flood"]
+    assert len(tests["output_flood: relu"]["output"]) < 10_000  # the flood is not in the report
+    assert "(the grader's limit: at most 256 open files)" in output["open_files"]
+    assert "timed out after 2 s" in output["stops_itself"]
+    # In its own PID namespace the worker sees no grader to read: it computes relu, as asked.
+    assert tests["reads_grader_memory: relu"]["score"] == 1
+    for name in attacks[:4]:
+        assert tests[f"{name}: relu"]["score"] == 0, name
+    assert tests["relu_only: relu"]["score"] == 1
+    assert "INTERNALERROR" not in run.stdout.str()
+
+
+@needs_sandbox
+def test_the_grader_and_the_submissions_folder_cannot_be_written(pytester):
+    import site
+
+    import gradproof
+
+    results, _ = grade(pytester, "attacks/tamper.py", options=("--candidate-api=cs231n",))
+    assert by_name(results)["tamper: relu"]["score"] == 1  # it computes relu; it changed nothing
+    folders = [Path(gradproof.__file__).parent, *map(Path, site.getsitepackages()), HERE / "attacks", HERE]
+    assert [str(f) for f in folders if (f / "gradproof_tamper_marker.py").exists()] == []

@@ -30,10 +30,10 @@ def without_bwrap(monkeypatch):
         pytest.fail("the worker user cannot run a Python of this version or read NumPy here")
 
 
-def left_running() -> str:
-    return subprocess.run(
-        ["/usr/bin/pgrep", "-a", "-u", sandbox.WORKER_USER], capture_output=True, text=True
-    ).stdout
+def left_running() -> list[str]:
+    """The processes of the workers' uids still running."""
+    table = subprocess.run(["/usr/bin/ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
+    return [line for line in table.splitlines() if int(line.split()[0]) >= sandbox.UID_BASE]
 
 
 def test_an_honest_file_keeps_its_marks_as_the_worker_user(pytester, without_bwrap):
@@ -54,12 +54,15 @@ def test_the_attacks_gain_nothing_as_the_worker_user(pytester, without_bwrap, mo
         options=("--require-sandbox", "--candidate-timeout=2", "--candidate-api=cs231n"),
     )
     tests = by_name(results)
-    # It may not signal the grader (another user's process): the grade runs to its end.
+    # It may not signal the grader, nor the other candidates' workers (each runs under a uid of
+    # its own): the grade runs to its end, and the others are graded as they would be alone.
     assert run.ret == pytest.ExitCode.TESTS_FAILED
     assert tests["kill_everything: relu"]["score"] == 0
+    others = {name: t["output"] for name, t in tests.items() if not name.startswith("kill_everything")}
+    assert not [name for name, output in others.items() if "timed out" in output]
     # Its detached child was killed with the worker: nothing of the worker user runs on.
     assert tests["detached_sleeper: relu"]["score"] == 1  # its maths is right
-    assert left_running() == ""
+    assert left_running() == []
     # The grader's environment stays outside; the answer and autograd are refused.
     assert secret not in str(results)
     assert tests["read_secrets: relu"]["score"] == 0

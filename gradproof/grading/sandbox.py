@@ -30,6 +30,7 @@ says so; ``--require-sandbox`` refuses instead.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import pwd
 import resource
@@ -50,11 +51,17 @@ LIMITS = {
 """Limits set on the worker before it starts (inherited by everything it starts)."""
 
 USER_LIMITS = {resource.RLIMIT_NPROC: 64}
-"""More limits for a worker run as :data:`WORKER_USER` (a process count is per user: in a
-namespace the sandbox's own PID namespace bounds it instead)."""
+"""More limits for a worker run under its own uid (a process count is per uid: in a namespace
+the sandbox's own PID namespace bounds it instead)."""
 
 WORKER_USER = "gradproof-worker"
-"""The unprivileged user a root grader runs workers as where bubblewrap cannot run."""
+"""The unprivileged user a root grader runs workers as where bubblewrap cannot run: its group is
+theirs, and its existence says the set-up was done."""
+
+UID_BASE = 1_500_000_000
+"""Each worker runs under a uid of its own from here on (no account needed): a worker cannot
+signal another one, of another candidate graded beside it, as it could under one shared uid."""
+_uids = itertools.count()
 
 WORKER_MODULES = ("worker.py", "wire.py", "loader.py")
 SITE = "/gradproof/site"
@@ -281,6 +288,8 @@ def _as_user(target: str, user: tuple[int, int], *, packages: bool, numpy: Path 
     copy = scratch / "candidate" / source.name
     _readable_copy(source, copy)
     (scratch / "candidate").chmod(0o755)
+    # A uid of this worker's own (this grader's block of 256, then the next free one of it).
+    user = (UID_BASE + (os.getpid() % 65536) * 256 + next(_uids) % 256, user[1])
     home = scratch / "home"
     home.mkdir(mode=0o700)
     os.chown(home, *user)

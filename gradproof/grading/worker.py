@@ -11,11 +11,13 @@ the worker's log instead of the protocol or the grading terminal.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.abc
 import importlib.util
 import inspect
 import os
+import resource
 import sys
 import traceback
 
@@ -54,8 +56,42 @@ def describe_exception(exc: BaseException) -> str:
     tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
     lines = traceback.format_exception(type(exc), exc, tb)
     tail = "".join(lines).rstrip().splitlines()[-TRACEBACK_LINES:]
-    first = f"raised {type(exc).__name__}: {exc}".splitlines()[0] + loader.hint(exc)
+    first = f"raised {type(exc).__name__}: {exc}".splitlines()[0] + loader.hint(exc) + limit_hint(exc)
     return first + "\n" + "\n".join(tail)
+
+
+LIMITED = {
+    errno.EFBIG: (resource.RLIMIT_FSIZE, "files of at most {}"),
+    errno.EMFILE: (resource.RLIMIT_NOFILE, "at most {} open files"),
+    errno.EAGAIN: (getattr(resource, "RLIMIT_NPROC", None), "at most {} processes"),
+}
+
+
+def limit_hint(exc: BaseException) -> str:
+    """Which of the worker's resource limits an exception hit, where it hit one."""
+    if isinstance(exc, MemoryError):
+        which, text = resource.RLIMIT_AS, "{} of memory (address space)"
+    elif isinstance(exc, OSError) and exc.errno in LIMITED:
+        which, text = LIMITED[exc.errno]
+    else:
+        return ""
+    if which is None:
+        return ""
+    soft, _ = resource.getrlimit(which)
+    if soft == resource.RLIM_INFINITY:
+        return ""
+    amount = (
+        soft if which in (resource.RLIMIT_NOFILE, getattr(resource, "RLIMIT_NPROC", None)) else _size(soft)
+    )
+    return f" (the grader's limit: {text.format(amount)})"
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024
+    return str(n)
 
 
 class _Refuse(importlib.abc.MetaPathFinder):
