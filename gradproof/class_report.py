@@ -59,6 +59,17 @@ def summary_reason(record: dict) -> str:
     return str(results.get("output", ""))
 
 
+QUANTITY = re.compile(r"^(?:your )?[\w.]+ (\w+(?:\[[^\]]*\])?)(?::| equals)")
+"""A failure's first line names the op and the quantity: ``affine dw: ...``, ``your batchnorm dx
+equals ...``, ``sgd_momentum next_w: ...``, ``config['velocity']``."""
+
+
+def quantity(message: str) -> str:
+    """The quantity a failure message is about (``dx``, ``forward``, ``running_mean``), or ``other``."""
+    match = QUANTITY.match(message)
+    return match.group(1) if match else "other"
+
+
 CHECK_LINE = re.compile(r"^([a-z][\w -]*): (passed|FAILED)$")
 
 
@@ -164,6 +175,7 @@ def html_report(rows: list[tuple], seconds: float) -> str:
     check_total, check_failed = Counter(), Counter()
     messages: Counter = Counter()
     examples: dict[tuple, list[str]] = defaultdict(list)
+    quantities: dict[tuple, set[str]] = defaultdict(set)
     for submission, record in graded:
         for unit, test in units(record["results"]).items():
             op_total[unit] += 1
@@ -179,6 +191,7 @@ def html_report(rows: list[tuple], seconds: float) -> str:
                 messages[key] += 1
                 if len(examples[key]) < 5:
                     examples[key].append(submission.student)
+                quantities[unit, quantity(message)].add(submission.student)
     parts.append("<h2>Failure rate per op</h2>")
     ops = sorted(op_total, key=lambda u: (-op_failed[u] / op_total[u], u))
     if ops:
@@ -210,6 +223,17 @@ def html_report(rows: list[tuple], seconds: float) -> str:
                 numeric={2, 3, 4},
             )
         )
+    parts.append("<h2>Failures per op and quantity</h2>")
+    per_quantity = sorted(quantities.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    parts.append(
+        _table(
+            ["op", "quantity", "students failing it", "of those graded on the op"],
+            [[unit, what, len(students), op_total[unit]] for (unit, what), students in per_quantity],
+            numeric={2, 3},
+        )
+        if per_quantity
+        else "<p>No check failed.</p>"
+    )
     parts.append("<h2>Most common failure messages</h2>")
     common = messages.most_common(TOP_MESSAGES)
     parts.append(
