@@ -465,6 +465,7 @@ def _check_against(spec: OpSpec, example: Example, against: str, seed: int) -> N
         tol=tol,
         quantity=f"{spec.name} forward",
         context=text,
+        got_label="forward",
         expected_label=f"{against} reference",
     )
     dout = np.random.default_rng(seed).standard_normal(np.shape(out_ref))
