@@ -76,7 +76,8 @@ class Finding:
         else:  # the code under test raised: say what and where, never crash the harness
             frames = traceback.format_exception(type(error), error, error.__traceback__, limit=-3)
             message = f"raised {type(error).__name__}: {error}\n" + "".join(frames).rstrip()
-        first = message.split(":", 1)[0] if ":" in message.splitlines()[0] else None
+        lines = message.splitlines()
+        first = lines[0].split(":", 1)[0] if lines and ":" in lines[0] else None
         return cls(
             check=check,
             passed=False,

@@ -87,6 +87,11 @@ def test_a_raising_or_silent_backward_is_a_failed_check_not_a_crash():
     result = gradproof.check(affine_forward, lambda dout, cache: None, x=X, w=W, b=B)
     assert "returned NoneType, expected 3 gradients (dx, dw, db)" in str(result)
 
+    def bare_assert(dout, cache):
+        raise AssertionError
+
+    assert not gradproof.check(affine_forward, bare_assert, x=X, w=W, b=B)
+
 
 def test_wrt_and_hyperparameters():
     out = gradproof.check(
@@ -263,13 +268,15 @@ def test_a_wrong_element_is_found_in_logarithmically_many_forward_calls(size):
     assert details["forward_calls"] * 100 <= 2 * size
 
 
+def tanh_forward(x):
+    return np.tanh(x), x
+
+
+def tanh_backward(dout, x):
+    return dout * (1 - np.tanh(x) ** 2)
+
+
 def test_precise_mode_sees_one_part_in_a_million():
-    def tanh_forward(x):
-        return np.tanh(x), x
-
-    def tanh_backward(dout, x):
-        return dout * (1 - np.tanh(x) ** 2)
-
     def off_by_a_millionth(dout, x):
         noise = np.random.default_rng(1).standard_normal(x.shape)
         return tanh_backward(dout, x) * (1 + 1e-6 * noise)
@@ -280,3 +287,11 @@ def test_precise_mode_sees_one_part_in_a_million():
     precise = gradproof.check(tanh_forward, off_by_a_millionth, x=x, precise=True)
     assert [f.check for f in precise.failures] == ["gradients (precise)"]
     assert "backward differs from Richardson extrapolation" in str(precise)
+
+
+def test_precise_mode_on_float32_inputs_says_it_used_the_default_tolerance():
+    result = gradproof.check(
+        tanh_forward, tanh_backward, x=np.linspace(-2, 2, 8).astype(np.float32), precise=True
+    )
+    assert result, str(result)
+    assert "precise mode needs float64 inputs, not float32: judged at the default tolerance" in result.notes
