@@ -1,10 +1,14 @@
 """gradproof.check, assert_check and check_op: one layer's backward checked in one call, and the joint
 directional check under them (its miss probability, its localisation's forward calls)."""
 
+import itertools
 import math
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -295,3 +299,33 @@ def test_precise_mode_on_float32_inputs_says_it_used_the_default_tolerance():
     )
     assert result, str(result)
     assert "precise mode needs float64 inputs, not float32: judged at the default tolerance" in result.notes
+
+
+# ---- the README's one-liners work as shown -------------------------------------------------------
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def readme_one_liners() -> list[tuple[str, str]]:
+    """(command, the first line of output shown for it) in the README's "Check a layer in a notebook"."""
+    section = README.read_text().split("## Check a layer in a notebook", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, flags=re.S)
+    pairs = []
+    for (kind, body), (_, shown) in itertools.pairwise(blocks):
+        if kind != "bash":
+            continue
+        commands = [line for line in body.splitlines() if line.startswith('python -c "')]
+        headlines = [line for line in shown.splitlines() if line and not line.startswith(" ")]
+        assert len(commands) == len(headlines), (commands, headlines)
+        pairs.extend(zip(commands, headlines, strict=True))
+    return pairs
+
+
+def test_the_readme_one_liners_print_what_it_shows():
+    pairs = readme_one_liners()
+    assert len(pairs) == 4
+    for command, headline in pairs:
+        code = shlex.split(command)[2]
+        ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.splitlines()[0] == headline, ran.stdout

@@ -338,15 +338,15 @@ def _localise(spec, measure: _Measure, u, error, allowed, slope, index, text) ->
     calls = measure.g.calls + 1
     where = f"{name}{format_index(at)}"
     found = (
-        f"found by group testing over {name}'s {x.size} elements after a failed check {seen}; "
-        f"{calls} forward calls in all"
+        f"  found by group testing over {name}'s {x.size} elements, {calls} forward calls in all, after a "
+        f"failed check {seen}"
     )
     if abs(part_error) <= part_allowed:
         raise mismatch(
-            f"{spec.name}: backward disagrees with finite differences {seen}; the error is in d{name} "
-            f"(its part of u sees {shares[name]:.3g} times the allowed error) but spread over many elements: "
-            f"the largest share led to {where}, which is within tolerance there "
-            f"({calls} forward calls)\n{text}",
+            f"{spec.name}: backward disagrees with finite differences {seen}\n"
+            f"  the error is in d{name} (its part of u sees {shares[name]:.3g} times the allowed error) but "
+            f"spread over many elements: group testing led to {where}, which is within tolerance there "
+            f"({calls} forward calls in all)\n{text}",
             quantity=f"{spec.name} d{name}",
             index=None,
             expected=slope,
@@ -366,14 +366,14 @@ def _localise(spec, measure: _Measure, u, error, allowed, slope, index, text) ->
             f"{float(slopes.central):.6g} disagrees with both one-sided slopes "
             f"(behind {float(slopes.behind):.6g}, ahead {float(slopes.ahead):.6g}), so the step straddles "
             f"a point where the forward is not differentiable and cannot judge the backward's "
-            f"{got:.6g} there; {found}; {_kink_advice(spec, name)}\n{text}"
+            f"{got:.6g} there; {_kink_advice(spec, name)}\n{found}\n{text}"
         )
     abs_err = abs(got - expected)
     rel_err = abs_err / abs(expected) if expected else math.inf
     raise mismatch(
         f"{spec.name} d{name}: backward differs from {how} at {where}: {how} {expected:.10g}, backward "
         f"{got:.10g} (abs err {abs_err:.3g}, rel err {rel_err:.3g}, "
-        f"allowed {part_allowed:.3g}); {found}\n{text}",
+        f"allowed {part_allowed:.3g})\n{found}\n{text}",
         quantity=f"{spec.name} d{name}",
         index=tuple(int(i) for i in at),
         expected=expected,
