@@ -8,8 +8,9 @@ For every op with a backward, ``--examples`` examples are drawn from its strateg
 derandomised: the same examples every run). The reference backward is then made wrong by a relative
 error delta, ``grad * (1 + delta * z)`` with ``z`` standard normal (fixed per example), on every
 differentiable input, for delta = 1e-1, 1e-2, ..., 1e-10. A method *detects* delta when it fails on
-every example where some gradient is not zero (so that a relative error can show); the table shows the smallest delta it detects, and its false alarms: failures of the
-correct backward on ``--false-alarm-examples`` examples (1000 is the ``thorough`` profile's count).
+every example where some gradient is not zero (so that a relative error can show); the table shows
+the smallest delta it detects, and its false alarms: failures of the correct backward on
+``--false-alarm-examples`` examples (1000 is the ``thorough`` profile's count).
 
 Methods:
 
