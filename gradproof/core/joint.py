@@ -288,7 +288,7 @@ def check_gradients_joint(
     for index in range(directions):
         u = joint_direction(rng, shapes)
         error, allowed, slope, _ = measure.error(u, label=index)
-        worst = max(worst, abs(error) / allowed if allowed > 0 else (math.inf if error else 0.0))
+        worst = max(worst, _share(error, allowed))
         if abs(error) > allowed:
             _localise(spec, measure, u, error, allowed, slope, index, text)
     if measure.not_smooth:
@@ -298,6 +298,13 @@ def check_gradients_joint(
             f"those were judged at the default tolerance ({tol})"
         )
     return Outcome(g.calls + 1, directions, worst, precise, notes)
+
+
+def _share(error: float, allowed: float) -> float:
+    """How many times the allowed error ``error`` is (infinite for any error where none is allowed)."""
+    if allowed > 0:
+        return abs(error) / allowed
+    return math.inf if error else 0.0
 
 
 def _localise(spec, measure: _Measure, u, error, allowed, slope, index, text) -> None:
@@ -315,7 +322,7 @@ def _localise(spec, measure: _Measure, u, error, allowed, slope, index, text) ->
     shares = {}
     for name in u:
         part_error, part_allowed, _, _ = measure.error({name: u[name]})
-        shares[name] = abs(part_error) / part_allowed if part_allowed > 0 else math.inf * (part_error != 0)
+        shares[name] = _share(part_error, part_allowed)
     name = max(shares, key=lambda n: shares[n])
     x, direction = measure.inputs64[name], u[name].ravel()
     lo, hi = 0, x.size
@@ -326,7 +333,7 @@ def _localise(spec, measure: _Measure, u, error, allowed, slope, index, text) ->
             block = np.zeros(x.size)
             block[a:b] = direction[a:b]
             part_error, part_allowed, _, _ = measure.error({name: block.reshape(x.shape)})
-            share = abs(part_error) / part_allowed if part_allowed > 0 else (math.inf if part_error else 0.0)
+            share = _share(part_error, part_allowed)
             if share > best_share:
                 best, best_share = (a, b), share
         lo, hi = best
