@@ -76,9 +76,17 @@ PRECISE_TOL = Tolerance(atol=1e-12, rtol=1e-9)
 """The backward's own float64 rounding that precise mode allows, element-wise, on top of the estimate."""
 
 ROUNDING_ULPS = 4
-"""The rounding error precise mode allows in each value of the scalar, in ulps of sum |v * out|, on top
-of what the tableau shows: its estimate is small only where the steps' values agree, rounding
-included, so this covers an unlucky agreement; measured by ``benchmarks/sensitivity.py``."""
+"""The rounding error allowed in each value of the scalar, in ulps of sum |v * out| + sum |v| max |x|
+(the scale of the values a forward adds up)."""
+
+NOISE_STEP = 1e-9
+"""Precise mode measures the rounding noise of the scalar from second differences at this step: any
+step changes the inputs' low bits, and so the rounding, while the curvature's share (step^2 g'') stays
+far below the noise."""
+
+NOISE_SAFETY = 4.0
+"""How many times the measured noise of one value precise mode allows, over its smallest step, in a
+slope: the tableau's weights amplify it up to about twice, and two probes may both come out small."""
 
 NOT_SMOOTH = 1e-5
 """A tableau whose error estimate exceeds this share of the slope's magnitude has not converged: the
@@ -139,11 +147,27 @@ class _Measure:
     inputs64: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
     g0: float
-    magnitude: float  # sum |v * out|: the scale of g's rounding
+    magnitude: float  # sum |v * out| + sum |v| max |x|: the scale of g's rounding
     tol: Tolerance
     eps: float
     precise: bool
     not_smooth: list[int] = field(default_factory=list)
+    measured_noise: float | None = None
+
+    def noise(self) -> float:
+        """The rounding noise of one value of the scalar, from the second differences
+        :math:`g(x + s d) + g(x - s d) - 2 g(x)` at step :data:`NOISE_STEP` along two random directions
+        (4 forward calls, once per check): their spread is the rounding's alone."""
+        if self.measured_noise is None:
+            rng = np.random.default_rng(0)
+            shapes = {n: x.shape for n, x in self.inputs64.items()}
+            points = [p for _ in range(2) for p in self._points(joint_direction(rng, shapes), NOISE_STEP)]
+            values = self.g.many(points)
+            # The second difference of three independent roundings of spread s has spread s * sqrt(6).
+            self.measured_noise = max(
+                abs(values[i] + values[i + 1] - 2 * self.g0) for i in range(0, len(values), 2)
+            ) / math.sqrt(6)
+        return self.measured_noise
 
     def _points(self, u: Mapping[str, np.ndarray], h: float) -> list[dict[str, np.ndarray]]:
         return [{n: self.inputs64[n] + s * h * d for n, d in u.items()} for s in (1.0, -1.0)]
@@ -198,9 +222,12 @@ class _Measure:
         analytic = self.analytic(u)
         if self.precise:
             slope, estimate, slopes = self._richardson(unit)
-            # The tableau's estimate covers truncation, and rounding where it shows between steps; the
-            # rounding term covers the rest: a few ulps of sum |v * out| in each difference quotient.
-            rounding = ROUNDING_ULPS * np.finfo(np.float64).eps * self.magnitude / (PRECISE_H0 / 2)
+            # The tableau's estimate covers truncation, and rounding where it shows between steps; this
+            # covers an unlucky agreement of the steps' rounding. A forward's value can round far more
+            # than its output's ulps (a cross-entropy of 3e-4 is a difference of values near 1), so the
+            # noise is measured, not assumed.
+            smallest = PRECISE_H0 / 2 ** (PRECISE_LEVELS - 1)
+            rounding = max(self.rounding() * self.eps, NOISE_SAFETY * self.noise()) / smallest
             scale = abs(slope) + float(sum(np.sum(np.abs(self.grads[n] * d)) for n, d in unit.items()))
             if estimate <= NOT_SMOOTH * scale:
                 allowed = (PRECISE_SAFETY * estimate + rounding) * norm + sum(
@@ -281,6 +308,10 @@ def check_gradients_joint(
     else:  # the forward ran in the inputs' dtype; the differences run in float64
         g0 = g({})
         magnitude = abs(g0)
+    # A forward's value rounds at the scale of what it adds up, which can be far above its output (a
+    # cross-entropy of 1e-4 is log(1 + e^-9) + 9 - 9): the inputs' magnitude stands in for it.
+    largest_input = max((float(np.max(np.abs(x))) for x in inputs64.values() if x.size), default=0.0)
+    magnitude += float(np.sum(np.abs(v))) * largest_input
     eps = EPS
     if g.low_precision is not None:
         eps, dtype = LOW_PRECISION_EPS, g.low_precision
