@@ -91,6 +91,26 @@ def test_a_raising_or_silent_backward_is_a_failed_check_not_a_crash():
     result = gradproof.check(affine_forward, lambda dout, cache: None, x=X, w=W, b=B)
     assert "returned NoneType, expected 3 gradients (dx, dw, db)" in str(result)
 
+    def nan_backward(dout, cache):
+        dx, dw, db = affine_backward(dout, cache)
+        return dx, dw, np.full_like(db, np.nan)
+
+    result = gradproof.check(affine_forward, nan_backward, x=X, w=W, b=B)
+    assert [f.check for f in result.failures] == ["contracts", "gradients"]
+    assert "affine db: backward is not finite: 3 of 3 elements are NaN or inf" in str(result)
+
+    def log_forward(x):
+        with np.errstate(invalid="ignore"):
+            return np.log(x), x
+
+    def log_backward(dout, x):
+        return dout / x
+
+    # The step (1e-6 along a unit direction) reaches below 1e-9, where log is NaN: said, not passed.
+    result = gradproof.check(log_forward, log_backward, x=np.array([1.0, 1e-9]))
+    assert [f.check for f in result.failures] == ["gradients"]
+    assert "log forward: not finite at a point 1e-06 or less from the inputs" in str(result)
+
     def bare_assert(dout, cache):
         raise AssertionError
 

@@ -50,7 +50,7 @@ from gradproof.core.checks import (
     call_forward,
     present,
 )
-from gradproof.core.compare import Tolerance, format_index, mismatch
+from gradproof.core.compare import Tolerance, assert_finite, format_index, mismatch
 from gradproof.core.fd import EPS, Scalarized, Slopes
 from gradproof.core.registry import Example, OpSpec
 
@@ -295,6 +295,9 @@ def check_gradients_joint(
     names = [n for n in present(spec, example) if np.issubdtype(example.inputs[n].dtype, np.floating)]
     for name in names:
         _require_shape(spec, name, grads[name], example, text)
+        # A NaN compares false with any tolerance: without this, it would pass every direction.
+        assert_finite(grads[name], quantity=f"{spec.name} d{name}", context=text, label="backward")
+    assert_finite(out, quantity=f"{spec.name} forward", context=text)
     notes = []
     g = _Counted(spec.forward, example.inputs, example.hparams, v)
     inputs64 = {n: example.inputs[n].astype(np.float64) for n in names}
@@ -332,6 +335,12 @@ def check_gradients_joint(
         u = joint_direction(rng, shapes)
         error, allowed, slope, _ = measure.error(u, label=index)
         worst = max(worst, _share(error, allowed))
+        if not math.isfinite(slope):
+            raise AssertionError(
+                f"{spec.name} forward: not finite at a point {PRECISE_H0 if precise else eps:g} or less "
+                f"from the inputs along random direction {index + 1} (slope {slope}), so finite "
+                f"differences cannot judge the backward there\n{text}"
+            )
         if abs(error) > allowed:
             _localise(spec, measure, u, error, allowed, slope, index, text)
     if measure.not_smooth:
