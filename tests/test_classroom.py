@@ -110,7 +110,7 @@ def test_the_report_is_one_file_with_plots_and_the_class_failures(graded):
     assert report.count('src="data:image/png;base64,') == 2  # the histogram, the failure rates
     assert "<td>relu</td><td>backward</td>" in report
     assert "your relu dx equals dout passed through everywhere" in report  # the diagnosis leads
-    assert "<tr><td>relu</td><td>dx</td><td class=\"num\">1</td>" in report  # bob, per quantity
+    assert '<tr><td>relu</td><td>dx</td><td class="num">1</td>' in report  # bob, per quantity
     assert "<td>hal</td><td>not graded</td>" in report
     assert "<td>eve</td><td>timed out</td>" in report
     assert "<td>fay</td><td>could not load</td>" in report

@@ -63,6 +63,24 @@ class ToleranceOverride:
             raise ValueError(f"ToleranceOverride atol and rtol must be >= 0, got {self.atol}, {self.rtol}")
 
 
+class Mismatch(AssertionError):
+    """An :func:`assert_close` failure, with its parts kept apart for a caller that shows them (the
+    notebook API's table): ``details`` has ``quantity``, ``index`` (the worst element), ``expected``,
+    ``got``, ``abs_err``, ``rel_err``, ``count`` (elements beyond tolerance), ``size`` and the labels.
+
+    Set as an attribute, not a constructor argument, so that the exception pickles like any other.
+    """
+
+    details: dict
+
+
+def mismatch(message: str, **details) -> Mismatch:
+    """A :class:`Mismatch` with ``message`` and ``details``."""
+    error = Mismatch(message)
+    error.details = details
+    return error
+
+
 def tolerance_for(check: str, dtype, overrides: Iterable[ToleranceOverride] = ()) -> Tolerance:
     """The tolerance of ``check`` for arrays of ``dtype``, after the op's ``overrides``.
 
@@ -173,10 +191,20 @@ def assert_close(
         return
     worst = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.ndim else ()
     rel = error[worst] / abs(expected64[worst]) if expected64[worst] != 0 else np.inf
-    raise AssertionError(
+    raise mismatch(
         f"{quantity}: {got_label} differs from {expected_label} in {int(bad.sum())} of {got.size} "
         f"elements beyond tolerance ({tol})\n"
         f"  worst element {format_index(worst)}: {expected_label} {expected64[worst]:.10g}, "
         f"{got_label} {got64[worst]:.10g} (abs err {error[worst]:.3g}, rel err {rel:.3g})"
-        f"{tail}"
+        f"{tail}",
+        quantity=quantity,
+        index=tuple(int(i) for i in worst),
+        expected=float(expected64[worst]),
+        got=float(got64[worst]),
+        abs_err=float(error[worst]),
+        rel_err=float(rel),
+        count=int(bad.sum()),
+        size=int(got.size),
+        expected_label=expected_label,
+        got_label=got_label,
     )
