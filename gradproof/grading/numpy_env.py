@@ -1,10 +1,10 @@
 """Another NumPy for the candidates' workers: code written for a course's NumPy 1.x (the Coursera
 notebook's ``float(b)`` on a ``(1, 1, 1)`` array, which NumPy 2 refuses) is graded as it ran.
 
-The worker needs NumPy alone, and arrays cross between the processes in ``.npy`` format, which every
-NumPy reads, so the grading process keeps its own NumPy and only the worker imports the other one:
-``gradproof numpy-env 1.26.4`` installs it once beside this Python's packages (``pip install
---target``), and
+The worker needs NumPy alone, and arrays cross between the processes as raw bytes with their
+dtype, which every NumPy reads, so the grading process keeps its own NumPy and only the worker
+imports the other one: ``gradproof numpy-env 1.26.4`` installs it once beside this Python's
+packages (``pip install --target``), and
 ``gradproof grade --numpy 1.26.4`` grades with it.
 """
 
