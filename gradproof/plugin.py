@@ -207,7 +207,9 @@ def _session(config: pytest.Config):
         from gradproof.grading import candidates
         from gradproof.grading.process import DEFAULT_TIMEOUT
         from gradproof.grading.scoreboard import load_points
-        from gradproof.grading.session import Options, Session
+        from gradproof.grading.session import Options, Session, preload
+
+        preload()
 
         given = config.getoption("--candidate")
         found = (

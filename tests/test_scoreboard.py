@@ -334,3 +334,22 @@ def test_write_gradescope_replaces_the_file_in_one_step(graded, tmp_path):
     render.write_gradescope(graded, str(path), 1.5)
     assert json.loads(path.read_text()) == render.gradescope(graded, 1.5)
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no .tmp left behind
+
+
+def test_the_grader_is_whole_before_the_first_grading_test():
+    """After preload, nothing of the grader is left to import on a failure (the diagnoses): every
+    candidate of a run meets the same derandomised examples, whatever failed before it."""
+    import importlib
+    import pkgutil
+    import sys
+
+    import gradproof.grading
+    from gradproof.grading.session import preload
+
+    preload()
+    names = [m.name for m in pkgutil.walk_packages(gradproof.grading.__path__, "gradproof.grading.")]
+    assert "gradproof.grading.diagnose" in names
+    assert [name for name in names if name not in sys.modules] == []
+    before = set(sys.modules)
+    importlib.import_module("gradproof.grading.diagnose")
+    assert set(sys.modules) == before

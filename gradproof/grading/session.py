@@ -8,8 +8,11 @@ test makes into it.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 
+from gradproof.core import registry
 from gradproof.grading import numpy_env
 from gradproof.grading.binding import Api
 from gradproof.grading.candidates import Candidate, declared
@@ -123,6 +126,25 @@ def _not_implemented(unit: str, year) -> str:
             f"not implemented (in the template since {since}; for an earlier year's: --convention {earlier})"
         )
     return "not implemented"
+
+
+def preload() -> None:
+    """Import every module of the grader (the core, the grading package, the courses, the registered
+    ops) before the first grading test runs.
+
+    Two reasons. A worker cannot reach a module the grader has already imported, should it find a
+    way to change the files. And the examples every candidate meets must not depend on when the
+    grader imported what: Hypothesis draws values near the constants of the modules loaded, so a
+    module first imported on a failure (the diagnoses) would change the derandomised examples of
+    every candidate graded after it.
+    """
+    import gradproof.core
+    import gradproof.grading
+
+    for package in (gradproof.core, gradproof.grading):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            importlib.import_module(module.name)
+    registry.all_specs()
 
 
 class Session:
