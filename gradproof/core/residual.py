@@ -148,7 +148,9 @@ def constant_factor(quantity: str, cases: list[Case], tol: Tolerance) -> str | N
         return f"{quantity} is the reference with the sign flipped (-1 times it, on every element)"
     text = f"{quantity} is {ratio:.6g} times the reference on every element"
     symbolic = {k: used for k, used in names.items() if used}
-    if symbolic:
+    # A plain number (2, 1/2) that is the factor is said as it is: a size that happens to equal it
+    # (N = 2) is a coincidence of the example's sizes, not evidence.
+    if symbolic and not any(not used for used in names.values()):
         used = sorted({size for sizes in symbolic.values() for size in sizes})
         where = ", ".join(f"{size} = {cases[0].sizes[size]:g}" for size in used)
         text += f" ({ratio:.6g} = {' = '.join(symbolic)}, with {where})"
