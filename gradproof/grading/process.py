@@ -326,8 +326,21 @@ class Worker:
         # than that (one thread): most calls are answered long before their CPU is ever looked at.
         next_look = started + timeout
         fd = process.stdout.fileno()
+        # What has come from the pipe and is not read yet: a reply of many small arrays is read in
+        # large chunks, not one select and one read per array.
+        pending, position = bytearray(), 0
 
         def read(size: int) -> bytes:
+            nonlocal pending, position
+            while len(pending) - position < size:
+                if position:
+                    del pending[:position]
+                    position = 0
+                pending += fill(size - len(pending))
+            position += size
+            return bytes(pending[position - size : position])
+
+        def fill(size: int) -> bytes:
             nonlocal next_look
             chunks, left = [], size
             while left:
@@ -350,11 +363,11 @@ class Worker:
                         raise TimeoutError(self._cpu_message(what, timeout, used, "CPU"))
                     next_look = now + max(MIN_POLL, timeout - used)
                     continue
-                chunk = os.read(fd, min(left, 1 << 20))
+                chunk = os.read(fd, max(left, 1 << 16))
                 if not chunk:
                     raise EOFError
                 chunks.append(chunk)
-                left -= len(chunk)
+                left -= min(left, len(chunk))
             return b"".join(chunks)
 
         try:
