@@ -9,7 +9,8 @@ In the bundle:
   ``/autograder/venv`` with gradproof's dependencies pinned to the versions installed here
   (``requirements.txt``; torch from PyTorch's CPU index), then gradproof itself from
   ``gradproof-src/``, and creates the unprivileged user candidates run as where bubblewrap cannot
-  (``gradproof worker-user``);
+  (``gradproof worker-user``), and with ``--numpy``, that NumPy for the candidates
+  (``gradproof numpy-env``);
 * ``run_autograder``: ``gradproof grade /autograder/submission --require-sandbox`` with the
   options given here (``--api``, ``--points``, ``--convention`` ...) into ``results.json``; when
   the grade writes none (the grader itself failed), a results.json with score 0 that says so.
@@ -48,7 +49,7 @@ apt-get install -y --no-install-recommends bubblewrap {python} {python}-venv
 # Where Docker's profile stops bubblewrap (Gradescope's containers), candidates run as this
 # unprivileged user instead, and the grader's own folders are closed to it.
 "$ROOT/venv/bin/python" -m gradproof.cli worker-user --protect "$ROOT/source" "$ROOT/results"
-"""
+{numpy_env}"""
 
 RUN = """#!/usr/bin/env bash
 # Gradescope runs this for every submission: grade /autograder/submission into results.json.
@@ -136,9 +137,12 @@ def grade_options(
     timeout: float | None,
     total_timeout: float | None,
     profile: str,
+    numpy: str | None = None,
 ) -> str:
     """The options of ``gradproof grade`` in ``run_autograder``, shell-quoted."""
     options = ["--profile", profile]
+    if numpy:
+        options += ["--numpy", numpy]
     if api:
         options += ["--api", api]
     if timeout is not None:
@@ -161,8 +165,10 @@ def build(
     timeout: float | None = None,
     total_timeout: float | None = None,
     profile: str = "ci",
+    numpy: str | None = None,
 ) -> Path:
-    """Write the Gradescope bundle to ``output`` (a zip); returns it."""
+    """Write the Gradescope bundle to ``output`` (a zip); returns it. ``numpy``: the NumPy release
+    the candidates run with (``setup.sh`` installs it with ``gradproof numpy-env``)."""
     root = _source_root()
     python = f"python{sys.version_info.major}.{sys.version_info.minor}"
     options = grade_options(
@@ -172,9 +178,16 @@ def build(
         timeout=timeout,
         total_timeout=total_timeout,
         profile=profile,
+        numpy=numpy,
     )
+    numpy_env = ""
+    if numpy:
+        numpy_env = (
+            "# The NumPy the submissions were written for (run_autograder grades with --numpy).\n"
+            f'"$ROOT/venv/bin/python" -m gradproof.cli numpy-env {shlex.quote(numpy)}\n'
+        )
     files: dict[str, str | bytes] = {
-        "setup.sh": SETUP.format(python=python, torch_index=TORCH_INDEX),
+        "setup.sh": SETUP.format(python=python, torch_index=TORCH_INDEX, numpy_env=numpy_env),
         "run_autograder": RUN.format(options=options),
         "requirements.txt": "\n".join(pinned_requirements(root)) + "\n",
         "gradproof-src/pyproject.toml": _pyproject(root),

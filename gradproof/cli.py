@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use")
     bundle.add_argument("--total-timeout", type=float, metavar="SECONDS", help="budget of one submission")
     bundle.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    bundle.add_argument("--numpy", metavar="VERSION", help="the NumPy the submissions run with (1.26.4)")
     report = commands.add_parser(
         "bench-report", help="tabulate and plot conv benchmark results (pytest-benchmark JSON files)"
     )
@@ -226,6 +227,7 @@ def autograder(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             total_timeout=args.total_timeout,
             profile=args.profile,
+            numpy=args.numpy,
         )
     except (OSError, ValueError, KeyError) as exc:
         print(f"gradproof autograder: {exc}", file=sys.stderr)

@@ -100,3 +100,13 @@ def test_a_grader_that_writes_nothing_still_leaves_results_that_say_so(bundle, t
     assert results["score"] == 0
     assert "gradproof exited with code 3 and wrote no results" in results["output"]
     assert "no gradproof here" in results["output"]
+
+
+def test_a_bundle_for_numpy_1_installs_it_and_grades_with_it(tmp_path):
+    output = tmp_path / "autograder.zip"
+    assert main(["autograder", "--api", "coursera", "--numpy", "1.26.4", "-o", str(output)]) == 0
+    with zipfile.ZipFile(output) as zf:
+        setup = zf.read("setup.sh").decode()
+        run = zf.read("run_autograder").decode()
+    assert "-m gradproof.cli numpy-env 1.26.4" in setup
+    assert "--numpy 1.26.4" in run
