@@ -145,24 +145,26 @@ def test_planted_coursera_bug_is_caught_in_the_notebooks_terms(pytester):
     assert "pad=0" in pad
 
 
+def gradproof_grade(cwd: Path, candidate: str, out: Path) -> subprocess.CompletedProcess:
+    """`gradproof grade CANDIDATE --json OUT --profile dev`, run in ``cwd`` as a user would."""
+    main = "import sys; from gradproof.cli import main; sys.exit(main())"
+    argv = [
+        sys.executable,
+        "-c",
+        main,
+        "grade",
+        str(HERE / candidate),
+        "--json",
+        str(out),
+        "--profile",
+        "dev",
+    ]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+
+
 def test_gradproof_grade_writes_full_marks_for_a_correct_candidate(tmp_path):
     out = tmp_path / "r.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from gradproof.cli import main; sys.exit(main())",
-            "grade",
-            str(HERE / "relu_only.py"),
-            "--json",
-            str(out),
-            "--profile",
-            "dev",
-        ],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    assert gradproof_grade(tmp_path, "relu_only.py", out).returncode == 0
     results = json.loads(out.read_text())
     assert results["score"] == results["max_score"] == 1.0
     assert set(results) >= {"score", "max_score", "execution_time", "tests"}
@@ -224,22 +226,7 @@ def test_gradproof_grade_ignores_a_conftest_and_an_ini_where_it_runs(tmp_path):
     (tmp_path / "conftest.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('the grader')\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:gradproof\n")
     out = tmp_path / "r.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from gradproof.cli import main; sys.exit(main())",
-            "grade",
-            str(HERE / "relu_only.py"),
-            "--json",
-            str(out),
-            "--profile",
-            "dev",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    run = gradproof_grade(tmp_path, "relu_only.py", out)
     assert run.returncode == 0, run.stdout[-2000:]
     assert not (tmp_path / "ran").exists()
     assert json.loads(out.read_text())["score"] == 1.0
