@@ -121,10 +121,13 @@ def check_gradients(
     directions: int = DIRECTIONS,
     full: bool | None = None,
     context: str = "",
+    out_shape: tuple[int, ...] | None = None,
 ) -> None:
     r"""Backward must equal finite differences of the *same* forward.
 
-    Draws an upstream gradient :math:`v`, then for every differentiable input runs the directional
+    ``out_shape``: the shape the forward's output must have (a grader's reference's), checked
+    before any array of that shape is made. Draws an upstream gradient :math:`v`, then for every
+    differentiable input runs the directional
     check along ``directions`` random unit directions, and the full element-wise check when the
     input has at most :data:`FULL_CHECK_MAX_SIZE` elements (or always / never, with ``full``).
     A directional failure is localised by the full check, so the message names an element.
@@ -143,6 +146,13 @@ def check_gradients(
             )
     rng = np.random.default_rng(seed)
     out, cache = call_forward(spec, example, text)
+    if out_shape is not None and out.shape != tuple(out_shape):
+        # The upstream gradient and the probes take the shape the caller expects (a reference's),
+        # never one the forward chose.
+        raise AssertionError(
+            f"{spec.name} forward: returned shape {out.shape}, expected {tuple(out_shape)}; the backward "
+            f"cannot be judged against a forward of another shape\n{text}"
+        )
     v = rng.standard_normal(out.shape)
     grads = call_backward(spec, v.copy(), cache, example, text)
     g = scalarize(spec.forward, example.inputs, example.hparams, v)
