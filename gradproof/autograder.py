@@ -181,7 +181,16 @@ def build(
         numpy=numpy,
     )
     numpy_env = ""
-    if numpy:
+    if not numpy and api:  # the course's own NumPy (Coursera's 1.x), which the grade defaults to
+        from gradproof.grading.courses import get_api
+
+        course = get_api(api).numpy
+        if course:
+            numpy_env = (
+                "# The NumPy the course ran, which gradproof grades its submissions with.\n"
+                f'"$ROOT/venv/bin/python" -m gradproof.cli numpy-env {shlex.quote(course)}\n'
+            )
+    if numpy and numpy != "grader":
         numpy_env = (
             "# The NumPy the submissions were written for (run_autograder grades with --numpy).\n"
             f'"$ROOT/venv/bin/python" -m gradproof.cli numpy-env {shlex.quote(numpy)}\n'

@@ -52,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
     grade.add_argument(
-        "--numpy", metavar="VERSION", help="the NumPy the candidates run with (see numpy-env; default: ours)"
+        "--numpy",
+        metavar="VERSION",
+        help="the NumPy the candidates run with (see numpy-env), or `grader` for ours (default: the "
+        "course's where installed, NumPy 1.26.4 for Coursera; else ours)",
     )
     grade.add_argument(
         "--convention", action="append", metavar="COURSE-YEAR", help="a course year: cs231n-2017"

@@ -110,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
             check_conventions(config.getoption("--convention"))
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
-    if config.getoption("--candidate-numpy", None):
+    if config.getoption("--candidate-numpy", None) not in (None, "grader"):
         from gradproof.grading import numpy_env
 
         try:
@@ -162,7 +162,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="VERSION",
         help="the NumPy the candidates' workers import, such as 1.26.4 for code written for NumPy 1 "
-        "(install it once with `gradproof numpy-env VERSION`; default: the grader's own)",
+        "(install it once with `gradproof numpy-env VERSION`), or `grader` for the grader's own "
+        "(default: the course's where it is installed, 1.26.4 for Coursera; else the grader's)",
     )
     group.addoption(
         "--strict-shapes",

@@ -110,3 +110,14 @@ def test_a_bundle_for_numpy_1_installs_it_and_grades_with_it(tmp_path):
         run = zf.read("run_autograder").decode()
     assert "-m gradproof.cli numpy-env 1.26.4" in setup
     assert "--numpy 1.26.4" in run
+
+
+def test_a_coursera_bundle_installs_the_courses_numpy(tmp_path):
+    """Coursera's notebooks ran NumPy 1, which the grade uses by default where it is installed."""
+    output = tmp_path / "autograder.zip"
+    assert main(["autograder", "--api", "coursera", "-o", str(output)]) == 0
+    with zipfile.ZipFile(output) as zf:
+        setup = zf.read("setup.sh").decode()
+        run = zf.read("run_autograder").decode()
+    assert "-m gradproof.cli numpy-env 1.26.4" in setup
+    assert "--numpy" not in run

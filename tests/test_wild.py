@@ -209,18 +209,30 @@ def test_a_template_faithful_batchnorm_gets_full_marks(pytester):
 NUMPY1 = "1.26.4"
 
 
-def test_code_written_for_numpy1_keeps_its_backward_and_is_graded_as_it_ran_with_numpy(pytester):
-    """The Coursera notebook's `float(b)` on a (1, 1, 1) b raises under NumPy 2 only. Its backward is
+def test_code_written_for_numpy1_is_graded_as_it_ran_and_keeps_its_backward_on_numpy_2(pytester):
+    """The Coursera notebook's `float(b)` on a (1, 1, 1) b raises under NumPy 2 only. The course ran
+    NumPy 1, which grades its candidates where `gradproof numpy-env` installed it (the set-up does):
+    full marks, with a line saying so. With `--candidate-numpy=grader` (NumPy 2), the backward is
     graded on the cache the notebook documents, (A_prev, W, b, hparameters), so it keeps its points
-    (and a wrong one still loses them) without the forward; --candidate-numpy grades it as it ran."""
+    (and a wrong one still loses them) without the forward."""
+    try:
+        numpy_env.find(NUMPY1)
+    except ValueError as exc:
+        pytest.fail(f"{exc}: the README's set-up and .ci/run install it")
+    results, run = grade(pytester, "wild/coursera_numpy1.py")
+    assert results["score"] == results["max_score"] == 4
+    assert f"graded with NumPy {NUMPY1} in the candidate's process (the course's;" in run.stdout.str()
+
     source = (HERE / "wild" / "coursera_numpy1.py").read_text()
     crop = "dA_prev[i, :, :, :] = da_prev_pad[pad : pad + n_H_prev, pad : pad + n_W_prev, :]"
     assert crop in source
     # The template's own hint, wrong at pad = 0 (an empty slice): planted beside the correct file.
-    (pytester.path / "coursera_crop.py").write_text(
-        source.replace(crop, crop.replace("pad : pad + n_H_prev, pad : pad + n_W_prev", "pad:-pad, pad:-pad"))
+    wrong = crop.replace("pad : pad + n_H_prev, pad : pad + n_W_prev", "pad:-pad, pad:-pad")
+    (pytester.path / "coursera_crop.py").write_text(source.replace(crop, wrong))
+    options = ("--candidate-numpy=grader",)
+    results, _ = grade(
+        pytester, "wild/coursera_numpy1.py", str(pytester.path / "coursera_crop.py"), options=options
     )
-    results, _ = grade(pytester, "wild/coursera_numpy1.py", str(pytester.path / "coursera_crop.py"))
     tests = by_name(results)
     conv = tests["coursera_numpy1: conv2d"]
     assert conv["score"] == 0.25  # the backward's check, of four
@@ -231,15 +243,7 @@ def test_code_written_for_numpy1_keeps_its_backward_and_is_graded_as_it_ran_with
     crop_conv = tests["coursera_crop: conv2d"]
     assert crop_conv["score"] == 0
     assert re.search(
-        r"conv2d backward: conv_backward raised ValueError: could not broadcast input array "
-        r"from shape \(0,0,\d+\)",
+        r"conv2d backward: conv_backward raised ValueError: could not broadcast input array from "
+        r"shape \(0,0,\d+\)",
         crop_conv["output"],
     )
-
-    try:
-        numpy_env.find(NUMPY1)
-    except ValueError as exc:
-        pytest.skip(f"{exc} (.ci/run installs it)")
-    results, run = grade(pytester, "wild/coursera_numpy1.py", options=(f"--candidate-numpy={NUMPY1}",))
-    assert results["score"] == results["max_score"] == 4
-    assert f"graded with NumPy {NUMPY1} in the candidate's process" in run.stdout.str()

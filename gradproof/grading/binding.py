@@ -198,6 +198,9 @@ class Api:
     a unit of one is graded on all of its units, a missing one scoring 0, so that a grade's
     denominator does not depend on what the student left out. Empty for an API that is a library,
     not an assignment (native): there only what a candidate implements is graded."""
+    numpy: str | None = None
+    """The NumPy release the course ran, where it is not today's (the Coursera notebook: NumPy 1):
+    its candidates are graded with it where ``gradproof numpy-env`` installed it."""
     variants: Callable[[Binding, Any], tuple[Binding, ...]] | None = None
     """``variants(binding, convention)``: the binding as the convention's template has it, first,
     then as other years' templates have it (:class:`Variant`); None where no template changed."""

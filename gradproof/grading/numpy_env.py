@@ -28,10 +28,21 @@ def _folder(version: str) -> Path:
     return cache_dir() / f"numpy-{version}"
 
 
+GRADER = "grader"
+"""``--numpy grader``: the grader's own NumPy, whatever the course ran."""
+
+
+def installed(version: str) -> Path | None:
+    """The folder of NumPy ``version`` for the workers, or None where it is not installed."""
+    folder = _folder(version)
+    return folder if (folder / "numpy" / "__init__.py").is_file() else None
+
+
 def find(version: str) -> Path:
     """The folder that holds NumPy ``version`` for the workers (ValueError where it is not installed)."""
-    folder = _folder(version)
-    if not (folder / "numpy" / "__init__.py").is_file():
+    folder = installed(version)
+    if folder is None:
+        folder = _folder(version)
         raise ValueError(
             f"--numpy {version}: not installed for gradproof's workers; run `gradproof numpy-env {version}` "
             "once (it installs NumPy into " + str(folder) + ")"

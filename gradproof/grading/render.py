@@ -57,7 +57,11 @@ def table(session: Session, markup: bool) -> list[tuple[str, dict]]:
 
 def _numpy(grade) -> str:
     version = grade.worker.numpy.name.removeprefix("numpy-")
-    return f"graded with NumPy {version} in the candidate's process (--numpy)"
+    if grade.api is not None and grade.api.numpy == version:
+        why = "the course's; --numpy grader grades with the grader's own"
+    else:
+        why = "--numpy"
+    return f"graded with NumPy {version} in the candidate's process ({why})"
 
 
 def _test(name: str, score: float, max_score: float, status: str, output: str) -> dict:

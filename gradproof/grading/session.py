@@ -74,7 +74,7 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
         timeout=options.timeout,
         packages=api.name == "native",
         require_sandbox=options.require_sandbox,
-        numpy=numpy_env.find(options.numpy) if options.numpy else None,
+        numpy=_numpy(options, api),
     )
     grade = CandidateGrade(candidate, worker, api, api_reason)
     # What the candidate wrote itself is graded; what it imports (a reference it leans on) is not.
@@ -114,6 +114,16 @@ def plan(candidate: Candidate, options: Options) -> CandidateGrade:
         if unit not in units:
             grade.missing[unit] = _not_implemented(unit, year)
     return grade
+
+
+def _numpy(options: Options, api: Api):
+    """The folder of the NumPy the workers import: ``--numpy``'s (``grader``: the grader's own), else
+    the course's where it is installed, else None (the grader's)."""
+    if options.numpy == numpy_env.GRADER:
+        return None
+    if options.numpy:
+        return numpy_env.find(options.numpy)
+    return numpy_env.installed(api.numpy) if api.numpy else None
 
 
 def _not_implemented(unit: str, year) -> str:

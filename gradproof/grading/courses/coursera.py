@@ -125,6 +125,9 @@ def api() -> Api:
         "gradproof.grading.courses.coursera_oracle",
         arity=ARITY,
         assignments=(notebook,),
+        # The course's notebooks ran NumPy 1, whose float() of a (1, 1, 1) array the template's
+        # conv_single_step relies on; NumPy 2 refuses it.
+        numpy="1.26.4",
     )
 
 
