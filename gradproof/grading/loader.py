@@ -308,29 +308,24 @@ def _python2_names(tree: ast.Module, name: str, cells) -> list[str]:
     """A note naming a file written for Python 2 that still parses as Python 3 (``xrange``,
     ``d.iteritems()``): wherever it fails, even before reaching those names, that is why."""
     # A name the file binds itself (`from functools import reduce`, a parameter `long`) is its own.
-    bound = {
-        alias.asname or alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for alias in node.names
-    }
-    bound |= {
-        node.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)
-    }
-    bound |= {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg)}
-    bound |= {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    found = [
-        (node.lineno, node.id)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in PYTHON2_NAMES - bound
-    ]
-    found += [
-        (node.lineno, f".{node.attr}()")
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and node.attr in PYTHON2_METHODS
-    ]
+    bound: set[str] = set()
+    loaded: list[tuple[int, str]] = []
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.append((node.lineno, node.id))
+            else:
+                bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.Attribute) and node.attr in PYTHON2_METHODS:
+            found.append((node.lineno, f".{node.attr}()"))
+    found += [(line, name) for line, name in loaded if name in PYTHON2_NAMES - bound]
     if not found:
         return []
     line, what = min(found)
