@@ -142,10 +142,6 @@ def pack(header: dict, arrays: list) -> bytes:
     return b"".join(chunks)
 
 
-def count_arrays(header: dict) -> int:
-    return header.get("n_arrays", 0)
-
-
 def _layout(entry) -> tuple[np.dtype, tuple[int, ...]]:
     """An array's dtype and shape from the header, checked: a plain dtype, a shape of naturals."""
     if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
