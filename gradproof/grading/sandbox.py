@@ -127,6 +127,9 @@ def _worker_site() -> str:
     (package / "grading" / "__init__.py").write_text("")
     for name in WORKER_MODULES:
         shutil.copyfile(here / name, package / "grading" / name)
+    # Readable by every user (the fallback's unprivileged workers import it too), writable by none.
+    for path in [site, *site.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return str(site)
 
 
@@ -277,13 +280,12 @@ def _readable_copy(source: Path, destination: Path) -> None:
 
 
 def _as_user(target: str, user: tuple[int, int], *, packages: bool, numpy: Path | None) -> Launch:
-    """The worker as :data:`WORKER_USER`: its modules and the candidate copied into a folder of its
-    own (the user reads neither from where they are), a home it alone may write, a clean
-    environment, the limits and a process count."""
+    """The worker as :data:`WORKER_USER`: the candidate copied into a folder of its own (the user
+    may not read it where it is), the worker's modules from their readable folder, a home it alone
+    may write, a clean environment, the limits and a process count."""
     scratch = Path(tempfile.mkdtemp(prefix="gradproof-user-"))
     scratch.chmod(0o711)
-    site = scratch / "site"
-    _readable_copy(Path(_worker_site()), site)
+    site = _worker_site()
     source = Path(target).resolve()
     copy = scratch / "candidate" / source.name
     _readable_copy(source, copy)
@@ -293,7 +295,7 @@ def _as_user(target: str, user: tuple[int, int], *, packages: bool, numpy: Path 
     home = scratch / "home"
     home.mkdir(mode=0o700)
     os.chown(home, *user)
-    path = [str(site)]
+    path = [site]
     if numpy is not None:
         path.append(str(numpy))
     path += [str(p) for p in _site_packages()]  # NumPy; the worker refuses the rest for a course
