@@ -33,33 +33,47 @@ import pytest
 from gradproof.grading.courses import APIS
 
 
+def _grading_options(parser: argparse.ArgumentParser, whose: str, *, sandbox: bool = True) -> None:
+    """The options of a grade, shared by ``grade``, ``grade-class`` (for every submission) and
+    ``autograder`` (for its run_autograder)."""
+    parser.add_argument("--api", choices=APIS, help=f"{whose}' API (default: detected)")
+    parser.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
+    parser.add_argument(
+        "--convention",
+        action="append",
+        default=[],
+        metavar="COURSE-YEAR",
+        help="a course's year, such as cs231n-2017",
+    )
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use (default 5)"
+    )
+    parser.add_argument(
+        "--total-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="budget of one submission's grade (default 3600)",
+    )
+    if sandbox:
+        parser.add_argument(
+            "--require-sandbox", action="store_true", help="refuse to grade where bubblewrap cannot sandbox"
+        )
+    parser.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
+    parser.add_argument(
+        "--numpy",
+        metavar="VERSION",
+        help=f"the NumPy {whose} run with (see numpy-env), or `grader` for ours (default: the course's "
+        "where installed, NumPy 1.26.4 for Coursera; else ours)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradproof", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     grade = commands.add_parser("grade", help="grade candidates (files or modules) against the reference")
     grade.add_argument("candidates", nargs="+", metavar="PATH_OR_MODULE")
     grade.add_argument("--json", metavar="PATH", help="write a Gradescope results.json here")
-    grade.add_argument("--api", choices=APIS, help="the candidates' API (default: detected)")
-    grade.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
-    grade.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use (default 5)"
-    )
-    grade.add_argument(
-        "--total-timeout", type=float, metavar="SECONDS", help="budget of the whole grade (default 3600)"
-    )
-    grade.add_argument(
-        "--require-sandbox", action="store_true", help="refuse to grade where bubblewrap cannot sandbox"
-    )
-    grade.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
-    grade.add_argument(
-        "--numpy",
-        metavar="VERSION",
-        help="the NumPy the candidates run with (see numpy-env), or `grader` for ours (default: the "
-        "course's where installed, NumPy 1.26.4 for Coursera; else ours)",
-    )
-    grade.add_argument(
-        "--convention", action="append", metavar="COURSE-YEAR", help="a course year: cs231n-2017"
-    )
+    _grading_options(grade, "the candidates")
     user = commands.add_parser(
         "worker-user",
         help="as root, where bubblewrap cannot run (Docker): create the unprivileged user candidates run "
@@ -81,30 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     klass.add_argument(
         "--dask", metavar="ADDRESS", help="grade on a Dask cluster: tcp://host:port, or local:N workers here"
     )
-    klass.add_argument("--api", choices=APIS, help="the submissions' API (default: detected per submission)")
-    klass.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
-    klass.add_argument(
-        "--convention", action="append", default=[], metavar="COURSE-YEAR", help="a course year (repeatable)"
-    )
-    klass.add_argument("--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use")
-    klass.add_argument("--total-timeout", type=float, metavar="SECONDS", help="budget of one submission")
-    klass.add_argument("--require-sandbox", action="store_true", help="refuse to grade without bubblewrap")
-    klass.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
-    klass.add_argument("--numpy", metavar="VERSION", help="the NumPy the candidates run with (see numpy-env)")
+    _grading_options(klass, "the submissions")
     klass.add_argument("--no-progress", action="store_true", help="no progress bar, one line per student")
     bundle = commands.add_parser(
         "autograder", help="write a Gradescope autograder.zip that grades with gradproof"
     )
     bundle.add_argument("-o", "--output", default="autograder.zip", metavar="ZIP", help="where to write it")
-    bundle.add_argument("--api", choices=APIS, help="the submissions' API (default: detected per submission)")
-    bundle.add_argument("--points", metavar="FILE", help="a TOML file with a [points] table")
-    bundle.add_argument(
-        "--convention", action="append", default=[], metavar="COURSE-YEAR", help="a course year (repeatable)"
-    )
-    bundle.add_argument("--timeout", type=float, metavar="SECONDS", help="CPU seconds one call may use")
-    bundle.add_argument("--total-timeout", type=float, metavar="SECONDS", help="budget of one submission")
-    bundle.add_argument("--profile", default="ci", help="Hypothesis profile: dev, ci (default) or thorough")
-    bundle.add_argument("--numpy", metavar="VERSION", help="the NumPy the submissions run with (1.26.4)")
+    _grading_options(bundle, "the submissions", sandbox=False)  # the bundle always requires one
     report = commands.add_parser(
         "bench-report", help="tabulate and plot conv benchmark results (pytest-benchmark JSON files)"
     )
